@@ -1,0 +1,117 @@
+"""The HTTP API (FastAPI): the same operations as the `om` command.
+
+Bearer tokens identify roster users (demo tokens are printed by `make run`).
+Every error is JSON with a `detail` that names the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+
+from domain.errors import NotSubmitted, OmError, Refused, UnknownOpportunity, UnknownUser
+from domain.messages import ApprovalStatus, DecisionReceipt
+from domain.models import Region
+from domain.reasons import UnknownReasonCode
+from domain.settings import RosterUser, Settings, load_settings
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+class DecisionBody(BaseModel):
+    stage: Literal["om", "finance"]
+    action: Literal["approve", "reject"]
+    reasons: list[str] = Field(default_factory=list)
+    comment: str = ""
+    round: int | None = None
+
+
+class RepBody(BaseModel):
+    comment: str = ""
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    """The app; `client` is injected by `om dev` and tests, else connected lazily."""
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="Order Management orchestrator",
+        description="Booking approval of sales opportunities on Temporal.",
+    )
+    state: dict[str, object] = {"client": client}
+
+    async def approvals():  # type: ignore[no-untyped-def]
+        from workers.approvals import Approvals
+        from workers.client import connect
+
+        if state["client"] is None:
+            state["client"] = await connect(settings)
+        return Approvals(state["client"], settings)  # type: ignore[arg-type]
+
+    def user(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> RosterUser:
+        if credentials is None:
+            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+        found = settings.user_by_token(credentials.credentials)
+        if found is None:
+            raise HTTPException(401, "unknown bearer token", {"WWW-Authenticate": "Bearer"})
+        return found
+
+    User = Annotated[RosterUser, Depends(user)]
+
+    @app.exception_handler(OmError)
+    async def om_error(_: Request, error: OmError) -> JSONResponse:
+        code = {NotSubmitted: 404, UnknownOpportunity: 404, UnknownUser: 403}.get(type(error))
+        if isinstance(error, Refused):
+            code = {"forbidden": 403, "conflict": 409, "invalid": 422}[error.kind]
+        return JSONResponse({"detail": str(error)}, status_code=code or 400)
+
+    @app.exception_handler(UnknownReasonCode)
+    async def bad_reason(_: Request, error: UnknownReasonCode) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/queue", response_model=list[ApprovalStatus])
+    async def queue(_: User, region: Region | None = None) -> list[ApprovalStatus]:
+        return await (await approvals()).queue(region)
+
+    @app.get("/opportunities/{opportunity_id}", response_model=ApprovalStatus)
+    async def opportunity(opportunity_id: str, _: User) -> ApprovalStatus:
+        return await (await approvals()).status(opportunity_id)
+
+    @app.post("/opportunities/{opportunity_id}/decisions", response_model=DecisionReceipt)
+    async def decide(opportunity_id: str, body: DecisionBody, who: User) -> DecisionReceipt:
+        from domain.reasons import parse_reason_codes
+
+        parse_reason_codes(body.reasons)
+        return await (await approvals()).decide(
+            opportunity_id,
+            who.email,
+            body.stage,
+            body.action,
+            body.reasons,
+            body.comment,
+            body.round,
+        )
+
+    @app.post("/opportunities/{opportunity_id}/resubmit", response_model=DecisionReceipt)
+    async def resubmit(opportunity_id: str, body: RepBody, who: User) -> DecisionReceipt:
+        return await (await approvals()).rep_action(
+            opportunity_id, "resubmit", who.email, body.comment
+        )
+
+    @app.post("/opportunities/{opportunity_id}/recall", response_model=DecisionReceipt)
+    async def recall(opportunity_id: str, body: RepBody, who: User) -> DecisionReceipt:
+        return await (await approvals()).rep_action(
+            opportunity_id, "recall", who.email, body.comment
+        )
+
+    return app

@@ -1,0 +1,340 @@
+"""The `om` command: every person-facing operation, one clear line on error.
+
+Each command accepts `--json`. Errors a person can act on (`domain.errors`,
+bad input, an unreachable service) print one line to stderr and exit 1;
+they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from temporalio.service import RPCError
+
+from domain.errors import OmError, Unavailable
+from domain.models import Region
+from domain.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Order Management booking approval on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+finance_app = typer.Typer(help="Billing (finance review) decisions.", no_args_is_help=True)
+app.add_typer(finance_app, name="finance")
+
+T = TypeVar("T")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+AsUser = Annotated[str, typer.Option("--as", help="Roster email of the person acting.")]
+Comment = Annotated[str, typer.Option("--comment", help="Comment recorded with the action.")]
+console = Console()
+
+
+def fail(message: str, code: int = 1) -> None:
+    """One line on stderr, then exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def describe_validation_error(error: ValidationError, what: str = "input") -> str:
+    """`field.path: reason; ...` for each problem pydantic found."""
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in error.errors()]
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine, turning expected failures into one clear line."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except OmError as error:
+        fail(str(error))
+    except ValidationError as error:
+        fail(describe_validation_error(error))
+    except RPCError as error:
+        fail(f"Temporal refused the request: {error.message}")
+    raise AssertionError("unreachable")
+
+
+def emit(data: Any, as_json: bool, text: Callable[[], None] | str | None = None) -> None:
+    """Print `data` as JSON, or the human rendering."""
+    if as_json or text is None:
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
+        elif isinstance(data, list):
+            data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+        typer.echo(json.dumps(data, indent=2, default=str))
+    elif callable(text):
+        text()
+    else:
+        typer.echo(text)
+
+
+async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from workers.approvals import Approvals
+    from workers.client import connect
+
+    settings = settings or load_settings()
+    try:
+        client = await connect(settings)
+    except RuntimeError as error:
+        raise Unavailable(
+            f"cannot reach Temporal at {settings.temporal_address}: is "
+            f"`make run` running? ({error})"
+        ) from error
+    return Approvals(client, settings)
+
+
+# ---- processes ----------------------------------------------------------------
+
+
+@app.command()
+def dev() -> None:
+    """Run everything locally: Temporal dev server, sandbox, worker and API (`make run`)."""
+    from workers.dev import run_dev
+
+    run_dev(load_settings())
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against TEMPORAL_ADDRESS."""
+    from workers.worker import run_worker
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker())
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the HTTP API and console."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port)
+
+
+# ---- the approval cycle -----------------------------------------------------------
+
+
+@app.command()
+def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
+    """Start (or find) the approval workflow of a CRM opportunity."""
+
+    async def work() -> dict[str, Any]:
+        from workers.intake import submit_from_crm
+
+        workflow_id, started = await submit_from_crm(await _approvals(), opportunity_id)
+        return {"opportunity_id": opportunity_id, "workflow_id": workflow_id, "started": started}
+
+    result = run_async(work)
+    emit(
+        result,
+        as_json,
+        f"{'started' if result['started'] else 'already running'}: {result['workflow_id']}",
+    )
+
+
+@app.command()
+def status(opportunity_id: str, as_json: JsonOpt = True) -> None:
+    """The workflow's status as JSON (stage, round, SLA deadline, history...)."""
+
+    async def work():  # type: ignore[no-untyped-def]
+        return await (await _approvals()).status(opportunity_id)
+
+    emit(run_async(work), True)
+
+
+def _decide(
+    opportunity_id: str,
+    user: str,
+    stage: str,
+    action: str,
+    reasons: list[str],
+    comment: str,
+    as_json: bool,
+) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        approvals = await _approvals()
+        return await approvals.decide(
+            opportunity_id,
+            user,
+            stage,
+            action,  # type: ignore[arg-type]
+            reasons,
+            comment,
+        )
+
+    receipt = run_async(work)
+    emit(receipt, as_json, f"{opportunity_id}: {receipt.message}")
+
+
+@app.command()
+def approve(
+    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+) -> None:
+    """Order Management approves the pending review round."""
+    _decide(opportunity_id, user, "om", "approve", [], comment, as_json)
+
+
+@app.command()
+def reject(
+    opportunity_id: str,
+    user: AsUser,
+    reason: Annotated[list[str], typer.Option("--reason", help="Reason code (repeat).")],
+    comment: Annotated[str, typer.Option("--comment", help="What the rep must fix.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Order Management rejects the pending round with reason codes and a comment."""
+    from domain.reasons import parse_reason_codes
+
+    try:
+        parse_reason_codes(reason)
+    except ValueError as error:
+        fail(str(error))
+    _decide(opportunity_id, user, "om", "reject", reason, comment, as_json)
+
+
+@finance_app.command("approve")
+def finance_approve(
+    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+) -> None:
+    """Billing approves: the opportunity becomes Closed Won."""
+    _decide(opportunity_id, user, "finance", "approve", [], comment, as_json)
+
+
+@finance_app.command("reject")
+def finance_reject(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Annotated[str, typer.Option("--comment", help="What OM missed.")],
+    reason: Annotated[
+        list[str] | None, typer.Option("--reason", help="Reason code (repeat).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Billing rejects: back to Order Management (counts against accuracy)."""
+    _decide(opportunity_id, user, "finance", "reject", reason or [], comment, as_json)
+
+
+def _rep(opportunity_id: str, action: str, user: str, comment: str, as_json: bool) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        return await (await _approvals()).rep_action(opportunity_id, action, user, comment)
+
+    receipt = run_async(work)
+    emit(receipt, as_json, f"{opportunity_id}: {receipt.message}")
+
+
+@app.command()
+def resubmit(
+    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+) -> None:
+    """The owning rep resubmits a rejected or recalled opportunity (new round)."""
+    _rep(opportunity_id, "resubmit", user, comment, as_json)
+
+
+@app.command()
+def recall(
+    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+) -> None:
+    """The owning rep recalls a pending submission."""
+    _rep(opportunity_id, "recall", user, comment, as_json)
+
+
+@app.command("close-lost")
+def close_lost(
+    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+) -> None:
+    """The owning rep closes a rejected or recalled opportunity as lost / cancelled."""
+    _rep(opportunity_id, "close_lost", user, comment, as_json)
+
+
+@app.command()
+def queue(
+    region: Annotated[Region | None, typer.Option(help="AMER, EMEA or APAC")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open reviews in priority order: urgent, start date, revenue, submission order."""
+
+    async def work():  # type: ignore[no-untyped-def]
+        return await (await _approvals()).queue(region)
+
+    items = run_async(work)
+
+    def table() -> None:
+        grid = Table(
+            "opportunity",
+            "stage",
+            "round",
+            "region",
+            "urgent",
+            "start",
+            "amount",
+            "SLA deadline",
+            title=f"Queue{' ' + region.value if region else ''}",
+        )
+        for s in items:
+            grid.add_row(
+                s.opportunity_id,
+                s.stage,
+                str(s.round),
+                s.region.value,
+                "yes" if s.urgent else "",
+                str(s.quote_start_date or ""),
+                f"{s.amount:,.2f}",
+                s.sla_deadline.isoformat() if s.sla_deadline else "",
+            )
+        console.print(grid)
+
+    emit(items, as_json, table)
+
+
+@app.command()
+def check(file: Path, as_json: JsonOpt = False) -> None:
+    """Run the booking-requirements pre-check on an opportunity JSON file (exit 1 on findings)."""
+    from domain.models import Opportunity
+    from domain.requirements import check_booking_requirements
+
+    try:
+        opportunity = Opportunity.model_validate_json(file.read_text())
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}")
+    except ValidationError as error:
+        fail(describe_validation_error(error, str(file)))
+    findings = check_booking_requirements(opportunity)
+    emit(
+        findings,
+        as_json,
+        "\n".join(f"{f.code} ({f.field}): {f.message}" for f in findings)
+        or "no findings: bookable",
+    )
+    if findings:
+        raise typer.Exit(1)
+
+
+def _mount_sandbox() -> None:
+    from cli.sandbox import sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox")
+
+
+_mount_sandbox()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

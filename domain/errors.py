@@ -1,0 +1,47 @@
+"""Failures a caller can act on. The CLI prints `str(error)` as one line and
+the API turns each type into a 4xx JSON body with it as `detail`."""
+
+from __future__ import annotations
+
+
+class OmError(Exception):
+    """Base of every error meant for a person rather than a traceback."""
+
+    exit_code = 1
+
+
+class UnknownUser(OmError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"unknown user {email!r}: not in the roster (settings `roster`)")
+        self.email = email
+
+
+class UnknownOpportunity(OmError):
+    def __init__(self, opportunity_id: str, where: str = "Salesforce") -> None:
+        super().__init__(f"unknown opportunity {opportunity_id!r}: not found in {where}")
+        self.opportunity_id = opportunity_id
+
+
+class NotSubmitted(OmError):
+    def __init__(self, opportunity_id: str) -> None:
+        super().__init__(
+            f"opportunity {opportunity_id!r} has no approval workflow: "
+            f"submit it first (`om submit {opportunity_id}`)"
+        )
+        self.opportunity_id = opportunity_id
+
+
+class Refused(OmError):
+    """The workflow turned a decision or rep action away; nothing changed.
+
+    `kind` is `forbidden` (not this person), `conflict` (not now: the round
+    is no longer pending) or `invalid` (the decision itself is incomplete).
+    """
+
+    def __init__(self, message: str, kind: str = "conflict") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Unavailable(OmError):
+    """A service the command needs (Temporal, the sandbox) cannot be reached."""

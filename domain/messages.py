@@ -1,0 +1,170 @@
+"""Messages between workflows and activities, and between clients and workflows.
+
+Workflows call activities by name (see `ActivityName`), passing these models,
+so workflow code never imports an adapter or its HTTP client.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.models import DecisionAction, DecisionStage, HistoryEntry, Opportunity, Region
+from domain.settings import Role
+
+
+class ActivityName(StrEnum):
+    READ_OPPORTUNITY = "salesforce.read_opportunity"
+    UPDATE_OPPORTUNITY = "salesforce.update_opportunity"
+    POST_CHATTER = "salesforce.post_chatter"
+    CHECK_LICENSE = "license.check_delivery"
+    CREATE_TICKET = "support.create_ticket"
+    SOLVE_TICKET = "support.solve_ticket"
+    REVIEW_CLOCK = "policy.review_clock"
+    CLOSE_DATE = "policy.close_date"
+
+
+class CrmUpdate(BaseModel):
+    """Fields to set on the CRM opportunity; None leaves a field as it is.
+    Setting a value is idempotent, so a retried activity is harmless."""
+
+    opportunity_id: str
+    stage: str | None = None
+    approval_status: str | None = None
+    locked: bool | None = None
+    close_date: date | None = None
+    license_delivery_date: date | None = None
+
+
+class ChatterPost(BaseModel):
+    """A Chatter post on the opportunity. `idempotency_key` is embedded in the
+    post so a retry finds the earlier post instead of writing a second one."""
+
+    opportunity_id: str
+    body: str
+    idempotency_key: str
+
+
+class LicenseStatus(BaseModel):
+    opportunity_id: str
+    delivered: bool
+    delivered_at: datetime | None = None
+
+
+class TicketRequest(BaseModel):
+    """A Zendesk-style ticket asking Support to deliver a license by hand."""
+
+    opportunity_id: str
+    idempotency_key: str
+    subject: str
+    body: str
+    requester_name: str
+    requester_email: str
+    priority: str = "high"
+    tags: list[str] = Field(default_factory=lambda: ["license-delivery", "order-management"])
+
+
+class Ticket(BaseModel):
+    id: int
+    status: str
+
+
+class SolveTicket(BaseModel):
+    ticket_id: int
+    comment: str
+
+
+class Actor(BaseModel):
+    """Who sends a message to a workflow, resolved from the roster at the edge
+    (CLI `--as`, API bearer token) and checked again by the workflow."""
+
+    email: str
+    role: Role
+    regions: list[Region] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    """An Order Management or Billing decision on the pending review round."""
+
+    actor: Actor
+    stage: DecisionStage
+    action: DecisionAction
+    reasons: list[str] = Field(default_factory=list)
+    comment: str = ""
+    round: int | None = Field(
+        default=None, description="The round the decider saw; a stale round is refused"
+    )
+
+
+class RepAction(BaseModel):
+    """Resubmit, recall or close-lost, sent by the opportunity's owner."""
+
+    actor: Actor
+    comment: str = ""
+
+
+class DecisionReceipt(BaseModel):
+    accepted: bool = True
+    round: int
+    stage: str
+    message: str
+
+
+class ApprovalInput(BaseModel):
+    """What intake hands the workflow: the opportunity as read from the CRM
+    and the policy values that must not change under a running workflow."""
+
+    opportunity: Opportunity
+    submitted_at: datetime
+    license_recheck_seconds: float = 86400.0
+
+
+class ApprovalStatus(BaseModel):
+    """The `om status` JSON: the workflow's own view of where it stands."""
+
+    opportunity_id: str
+    name: str = ""
+    stage: str
+    round: int
+    region: Region
+    urgent: bool = False
+    amount: float = 0.0
+    quote_start_date: date | None = None
+    submitted_at: datetime | None = None
+    round_started_at: datetime | None = None
+    sla_deadline: datetime | None = None
+    om_approver: str | None = None
+    close_date: date | None = None
+    license_delivery_date: date | None = None
+    support_ticket_id: int | None = None
+    finance_rejections: int = 0
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class ReviewClockRequest(BaseModel):
+    region: Region
+    submitted_at: datetime
+
+
+class ReviewClock(BaseModel):
+    """A round's SLA clock, computed once (holiday data changes between
+    releases) and recorded in history as a local activity result."""
+
+    clock_start: datetime
+    sla_deadline: datetime
+
+
+class CloseDateRequest(BaseModel):
+    opportunity: Opportunity
+    submitted_at: datetime
+    approved_at: datetime
+
+
+class CloseDate(BaseModel):
+    """The close date Billing's approval books, and the policy rule behind it."""
+
+    close_date: date
+    rule: str
+    explanation: str

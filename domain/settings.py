@@ -1,0 +1,229 @@
+"""Policy and connection settings: policy is data, not workflow code.
+
+Everything here can be overridden by environment variables with the `OM_`
+prefix (nested fields with `__`, e.g. `OM_SALESFORCE__INSTANCE_URL`) or by a
+JSON file named in `OM_SETTINGS_FILE`. Temporal's own variables
+`TEMPORAL_ADDRESS` and `TEMPORAL_NAMESPACE` are honoured as they are.
+
+When nothing points at a real Salesforce org, support desk or license
+service, the connection settings fall back to what the local sandbox wrote
+to `<home>/sandbox.json` when it started, so `make run` and `om ...` work
+with nothing to configure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import timedelta
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
+
+from domain.models import Region
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept `5s`, `10m`, `1h`, `1d`, a bare number of seconds, or anything
+    pydantic already understands (ISO 8601 `PT5S`, a timedelta)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+class Role(StrEnum):
+    ORDER_MANAGEMENT = "order_management"
+    BILLING = "billing"
+    AUDITOR = "auditor"
+    REP = "rep"
+
+
+class RosterUser(BaseModel):
+    """A person the system knows: their role and the regions they serve."""
+
+    email: str
+    name: str = ""
+    role: Role
+    regions: list[Region] = Field(default_factory=list)
+    token: str | None = Field(default=None, description="API bearer token (demo roster only)")
+
+
+def _demo_roster() -> list[RosterUser]:
+    users = [
+        RosterUser(
+            email="om.amer@example.com",
+            name="Alex OM (AMER)",
+            role=Role.ORDER_MANAGEMENT,
+            regions=[Region.AMER],
+        ),
+        RosterUser(
+            email="om.emea@example.com",
+            name="Eva OM (EMEA)",
+            role=Role.ORDER_MANAGEMENT,
+            regions=[Region.EMEA],
+        ),
+        RosterUser(
+            email="om.apac@example.com",
+            name="Aiko OM (APAC)",
+            role=Role.ORDER_MANAGEMENT,
+            regions=[Region.APAC],
+        ),
+        RosterUser(
+            email="billing@example.com", name="Bea Billing", role=Role.BILLING, regions=list(Region)
+        ),
+        RosterUser(
+            email="auditor@example.com", name="Ari Auditor", role=Role.AUDITOR, regions=list(Region)
+        ),
+    ]
+    for email, name in [
+        ("riley.rep@example.com", "Riley Rep"),
+        ("emma.rep@example.com", "Emma Rep"),
+        ("kai.rep@example.com", "Kai Rep"),
+        ("lucia.rep@example.com", "Lucia Rep"),
+    ]:
+        users.append(RosterUser(email=email, name=name, role=Role.REP, regions=list(Region)))
+    for user in users:
+        user.token = "demo-" + user.email.split("@")[0].replace(".", "-")
+    return users
+
+
+class SalesforceFields(BaseModel):
+    """Where our facts live on a Salesforce Opportunity. A real org's custom
+    field names differ from the sandbox's; change them here, not in code."""
+
+    stage: str = "StageName"
+    approval_status: str = "Approval_Status__c"
+    locked: str = "OM_Record_Locked__c"
+    close_date: str = "CloseDate"
+    license_delivery_date: str = "License_Delivery_Date__c"
+    om_payload: str = "OM_Submission__c"
+
+
+class SalesforceSettings(BaseModel):
+    instance_url: str | None = None
+    session_id: str | None = None
+    ca_file: str | None = Field(
+        default=None, description="CA bundle trusted for the org's TLS certificate"
+    )
+    api_version: str = "59.0"
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    domain: str | None = None
+    fields: SalesforceFields = Field(default_factory=SalesforceFields)
+
+
+class ServiceSettings(BaseModel):
+    """An HTTP service reached with httpx (support desk, license service)."""
+
+    url: str | None = None
+    token: str | None = None
+    email: str | None = Field(default=None, description="Zendesk API user (email/token auth)")
+    timeout_seconds: float = 10.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OM_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(default=Path(".om"), description="State folder for `make run`")
+    temporal_address: str = Field(
+        default="localhost:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "OM_TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "OM_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = "order-management"
+
+    license_recheck_interval: timedelta = Field(
+        default=timedelta(days=1),
+        description="How often an undelivered license is checked again while a ticket is open",
+    )
+    sla_business_hours: float = Field(default=12.0, gt=0)
+    roster: list[RosterUser] = Field(default_factory=_demo_roster)
+
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    support_desk: ServiceSettings = Field(default_factory=ServiceSettings)
+    license_service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @field_validator("license_recheck_interval", mode="before")
+    @classmethod
+    def _parse_interval(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):  # type: ignore[no-untyped-def]
+        """Explicit arguments, then the environment, then `OM_SETTINGS_FILE`."""
+        sources = [init_settings, env_settings]
+        file = os.environ.get("OM_SETTINGS_FILE")
+        if file:
+            sources.append(JsonConfigSettingsSource(settings_cls, json_file=Path(file)))
+        return tuple(sources)
+
+    def user(self, email: str) -> RosterUser | None:
+        """The roster entry for `email`, compared case-insensitively."""
+        wanted = email.strip().lower()
+        return next((u for u in self.roster if u.email.lower() == wanted), None)
+
+    def user_by_token(self, token: str) -> RosterUser | None:
+        return next((u for u in self.roster if u.token and u.token == token), None)
+
+    @property
+    def sandbox_info_file(self) -> Path:
+        return self.home / "sandbox.json"
+
+    def with_sandbox_defaults(self) -> Settings:
+        """Fill connection settings left unset from the running sandbox's info file."""
+        try:
+            info = json.loads(self.sandbox_info_file.read_text())
+        except (OSError, ValueError):
+            return self
+        sf = self.salesforce
+        if not sf.instance_url and not sf.username:
+            sf = sf.model_copy(
+                update={
+                    "instance_url": info.get("salesforce_instance_url"),
+                    "session_id": info.get("session_id"),
+                    "ca_file": info.get("ca_file"),
+                }
+            )
+        desk = self.support_desk
+        if not desk.url:
+            desk = desk.model_copy(
+                update={
+                    "url": info.get("support_desk_url"),
+                    "token": info.get("support_desk_token"),
+                }
+            )
+        lic = self.license_service
+        if not lic.url:
+            lic = lic.model_copy(
+                update={
+                    "url": info.get("license_service_url"),
+                    "token": info.get("license_service_token"),
+                }
+            )
+        return self.model_copy(
+            update={"salesforce": sf, "support_desk": desk, "license_service": lic}
+        )
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Settings from the environment over `OM_SETTINGS_FILE` (JSON),
+    completed from the sandbox's info file. Cached: call `load_settings.cache_clear()`
+    after changing the environment (tests do)."""
+    return Settings().with_sandbox_defaults()

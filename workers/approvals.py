@@ -1,0 +1,191 @@
+"""Client-side operations on approval workflows, shared by the CLI and the API.
+
+Every way a person or system acts on an opportunity goes through here, so
+roster look-up, idempotent start and the translation of Temporal's errors
+into `domain.errors` happen in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.errors import NotSubmitted, Refused, UnknownUser
+from domain.messages import (
+    Actor,
+    ApprovalInput,
+    ApprovalStatus,
+    Decision,
+    DecisionReceipt,
+    RepAction,
+)
+from domain.models import DecisionAction, DecisionStage, Opportunity, Region
+from domain.queue import order_queue
+from domain.settings import Settings
+from workers.client import workflow_id_for
+from workflows.opportunity_approval import OpportunityApprovalWorkflow
+
+WORKFLOW_TYPE = "OpportunityApprovalWorkflow"
+# Failure types raised by the workflow's validators (domain.authorization).
+_REFUSAL_KIND = {
+    "Forbidden": "forbidden",
+    "Conflict": "conflict",
+    "InvalidDecision": "invalid",
+    "UnknownReasonCode": "invalid",
+}
+
+
+class Approvals:
+    """Start, inspect and act on opportunity approval workflows."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    # ---- who ----------------------------------------------------------------
+
+    def actor(self, email: str) -> Actor:
+        """The roster entry for `email` as an Actor; UnknownUser otherwise."""
+        user = self.settings.user(email)
+        if user is None:
+            raise UnknownUser(email)
+        return Actor(email=user.email, role=user.role, regions=user.regions)
+
+    # ---- start ----------------------------------------------------------------
+
+    async def submit(
+        self, opportunity: Opportunity, submitted_at: datetime | None = None
+    ) -> tuple[str, bool]:
+        """Start the opportunity's workflow unless one is running.
+
+        Returns (workflow id, started). A repeated submission of a running
+        workflow changes nothing; one whose approval already finished is refused.
+        """
+        workflow_id = workflow_id_for(opportunity.id)
+        if await self._running(workflow_id):
+            return workflow_id, False
+        submitted = submitted_at or opportunity.submitted_at or datetime.now(UTC)
+        try:
+            await self.client.start_workflow(
+                OpportunityApprovalWorkflow.run,
+                ApprovalInput(
+                    opportunity=opportunity,
+                    submitted_at=submitted,
+                    license_recheck_seconds=self.settings.license_recheck_interval.total_seconds(),
+                ),
+                id=workflow_id,
+                task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            status = await self.status(opportunity.id)
+            raise Refused(
+                f"opportunity {opportunity.id} already went through approval "
+                f"(stage {status.stage}); nothing started"
+            ) from exc
+        return workflow_id, True
+
+    async def _running(self, workflow_id: str) -> bool:
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    # ---- read ----------------------------------------------------------------
+
+    def _handle(self, opportunity_id: str) -> WorkflowHandle:
+        return self.client.get_workflow_handle(workflow_id_for(opportunity_id))
+
+    async def status(self, opportunity_id: str) -> ApprovalStatus:
+        """The workflow's own status (works for running and finished workflows)."""
+        try:
+            return await self._handle(opportunity_id).query(OpportunityApprovalWorkflow.status)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotSubmitted(opportunity_id) from exc
+            raise
+
+    async def queue(self, region: Region | None = None) -> list[ApprovalStatus]:
+        """Open reviews in priority order, optionally for one region."""
+        ids = [
+            wf.id
+            async for wf in self.client.list_workflows(
+                f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
+            )
+        ]
+        statuses = await asyncio.gather(
+            *(
+                self.client.get_workflow_handle(i).query(OpportunityApprovalWorkflow.status)
+                for i in ids
+            ),
+            return_exceptions=True,
+        )
+        found = [s for s in statuses if isinstance(s, ApprovalStatus)]
+        if region is not None:
+            found = [s for s in found if s.region == region]
+        return order_queue(found)
+
+    # ---- act ----------------------------------------------------------------
+
+    async def decide(
+        self,
+        opportunity_id: str,
+        actor_email: str,
+        stage: DecisionStage,
+        action: DecisionAction,
+        reasons: list[str] | None = None,
+        comment: str = "",
+        round_: int | None = None,
+    ) -> DecisionReceipt:
+        """Send an OM or Billing decision; Refused when the workflow turns it away."""
+        decision = Decision(
+            actor=self.actor(actor_email),
+            stage=stage,
+            action=action,
+            reasons=reasons or [],
+            comment=comment,
+            round=round_,
+        )
+        return await self._update(opportunity_id, OpportunityApprovalWorkflow.decide, decision)
+
+    async def rep_action(
+        self, opportunity_id: str, action: str, actor_email: str, comment: str = ""
+    ) -> DecisionReceipt:
+        """Resubmit, recall or close-lost on behalf of the opportunity's owner."""
+        update = {
+            "resubmit": OpportunityApprovalWorkflow.resubmit,
+            "recall": OpportunityApprovalWorkflow.recall,
+            "close_lost": OpportunityApprovalWorkflow.close_lost,
+        }[action]
+        rep = RepAction(actor=self.actor(actor_email), comment=comment)
+        return await self._update(opportunity_id, update, rep)
+
+    async def _update(self, opportunity_id: str, update, arg) -> DecisionReceipt:  # type: ignore[no-untyped-def]
+        try:
+            return await self._handle(opportunity_id).execute_update(update, arg)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            kind = _REFUSAL_KIND.get(getattr(cause, "type", None) or "", "conflict")
+            raise Refused(f"refused: {getattr(cause, 'message', None) or cause}", kind) from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotSubmitted(opportunity_id) from exc
+            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+                raise Refused(
+                    f"refused: the approval workflow of {opportunity_id} has finished", "conflict"
+                ) from exc
+            raise

