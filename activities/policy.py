@@ -1,12 +1,15 @@
 """Policy computations run as local activities.
 
 They are pure domain functions, but their answers depend on data that
-changes between releases (the `holidays` package, the bookings policy), so
-the workflow records each answer in its history through a local activity
-instead of recomputing it on replay.
+changes between releases (the `holidays` package, the bookings policy, the
+booking rules), so the workflow records each answer in its history through
+a local activity instead of recomputing it on replay.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 
@@ -19,25 +22,40 @@ from domain.messages import (
     ReviewClock,
     ReviewClockRequest,
 )
+from domain.models import Opportunity
+from domain.requirements import Finding, check_booking_requirements
+from domain.settings import Settings
 
 
-@activity.defn(name=ActivityName.REVIEW_CLOCK)
-async def review_clock(request: ReviewClockRequest) -> ReviewClock:
-    """Clock start (cutoff rule) and SLA deadline of a review round."""
-    calendar = calendar_for(request.region)
-    return ReviewClock(
-        clock_start=calendar.clock_start(request.submitted_at),
-        sla_deadline=calendar.sla_deadline(request.submitted_at),
-    )
+class PolicyActivities:
+    """The policy answers a workflow records, computed with the worker's settings."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
-@activity.defn(name=ActivityName.CLOSE_DATE)
-async def close_date(request: CloseDateRequest) -> CloseDate:
-    """The close date Billing's approval books, per the bookings policy."""
-    decision = close_date_for(request.opportunity, request.submitted_at, request.approved_at)
-    return CloseDate(
-        close_date=decision.close_date, rule=decision.rule, explanation=decision.explanation
-    )
+    @activity.defn(name=ActivityName.REVIEW_CLOCK)
+    async def review_clock(self, request: ReviewClockRequest) -> ReviewClock:
+        """Clock start (cutoff rule) and SLA deadline of a review round."""
+        calendar = calendar_for(request.region)
+        return ReviewClock(
+            clock_start=calendar.clock_start(request.submitted_at),
+            sla_deadline=calendar.sla_deadline(request.submitted_at),
+        )
 
+    @activity.defn(name=ActivityName.CLOSE_DATE)
+    async def close_date(self, request: CloseDateRequest) -> CloseDate:
+        """The close date Billing's approval books, per the bookings policy."""
+        decision = close_date_for(
+            request.opportunity, request.submitted_at, request.approved_at, self.settings.booking
+        )
+        return CloseDate(
+            close_date=decision.close_date, rule=decision.rule, explanation=decision.explanation
+        )
 
-POLICY_ACTIVITIES = [review_clock, close_date]
+    @activity.defn(name=ActivityName.BOOKING_CHECK)
+    async def booking_check(self, opportunity: Opportunity) -> list[Finding]:
+        """The booking-requirements pre-check of a review round."""
+        return check_booking_requirements(opportunity, self.settings.booking)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.review_clock, self.close_date, self.booking_check]

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from domain.models import DecisionAction, DecisionStage, HistoryEntry, Opportunity, Region
+from domain.requirements import Finding
 from domain.settings import Role
 
 
@@ -24,6 +25,7 @@ class ActivityName(StrEnum):
     SOLVE_TICKET = "support.solve_ticket"
     REVIEW_CLOCK = "policy.review_clock"
     CLOSE_DATE = "policy.close_date"
+    BOOKING_CHECK = "policy.booking_check"
 
 
 class CrmUpdate(BaseModel):
@@ -119,6 +121,7 @@ class ApprovalInput(BaseModel):
     opportunity: Opportunity
     submitted_at: datetime
     license_recheck_seconds: float = 86400.0
+    auto_reject_on_findings: bool = False
 
 
 class ApprovalStatus(BaseModel):
@@ -140,6 +143,9 @@ class ApprovalStatus(BaseModel):
     license_delivery_date: date | None = None
     support_ticket_id: int | None = None
     finance_rejections: int = 0
+    findings: list[Finding] = Field(
+        default_factory=list, description="The current round's booking-requirements pre-check"
+    )
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

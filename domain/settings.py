@@ -26,6 +26,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
 
 from domain.models import Region
+from domain.requirements import BookingPolicy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -150,7 +151,11 @@ class Settings(BaseSettings):
         default=timedelta(days=1),
         description="How often an undelivered license is checked again while a ticket is open",
     )
-    sla_business_hours: float = Field(default=12.0, gt=0)
+    auto_reject_on_findings: bool = Field(
+        default=False,
+        description="Reject a round at once, with the pre-check's codes, when it has hard findings",
+    )
+    booking: BookingPolicy = Field(default_factory=BookingPolicy)
     roster: list[RosterUser] = Field(default_factory=_demo_roster)
 
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)

@@ -82,6 +82,7 @@ class Approvals:
                     opportunity=opportunity,
                     submitted_at=submitted,
                     license_recheck_seconds=self.settings.license_recheck_interval.total_seconds(),
+                    auto_reject_on_findings=self.settings.auto_reject_on_findings,
                 ),
                 id=workflow_id,
                 task_queue=self.settings.task_queue,

@@ -36,33 +36,34 @@ def temporal_binary() -> str:
     return found
 
 
-def start_temporal(home: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start the dev server on its SQLite file and wait until it accepts connections."""
-    if _port_open(TEMPORAL_PORT):
+def start_temporal(
+    db_file: Path, log: Path, port: int = TEMPORAL_PORT, ui_port: int | None = TEMPORAL_UI_PORT
+) -> subprocess.Popen[bytes]:
+    """Start the dev server on its SQLite file and wait until it accepts
+    connections. `ui_port=None` runs it headless (tests)."""
+    if _port_open(port):
         raise SystemExit(
-            f"error: port {TEMPORAL_PORT} is in use: is another `make run` "
-            "or Temporal server running?"
+            f"error: port {port} is in use: is another `make run` or Temporal server running?"
         )
     args = [
         temporal_binary(),
         "server",
         "start-dev",
         "--db-filename",
-        str(home / "temporal.db"),
+        str(db_file),
         "--ip",
         "127.0.0.1",
         "--port",
-        str(TEMPORAL_PORT),
-        "--ui-port",
-        str(TEMPORAL_UI_PORT),
+        str(port),
         "--log-level",
         "warn",
     ]
+    args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     process = subprocess.Popen(
         args, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )
     deadline = time.monotonic() + 60
-    while not _port_open(TEMPORAL_PORT):
+    while not _port_open(port):
         if process.poll() is not None:
             raise SystemExit(f"error: the Temporal dev server exited; see {log}")
         if time.monotonic() > deadline:
@@ -97,7 +98,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
     from sandbox.server import Sandbox
 
     print(f"om dev: state in {home}")
-    temporal = start_temporal(home, home / "temporal.log")
+    temporal = start_temporal(home / "temporal.db", home / "temporal.log")
     sandbox = Sandbox(home)
     try:
         info = sandbox.start()

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.policy import POLICY_ACTIVITIES
+from activities.policy import PolicyActivities
 from domain.settings import Settings, load_settings
 from workflows import ALL_WORKFLOWS
 
@@ -31,7 +31,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=[*activities, *POLICY_ACTIVITIES],
+        activities=[*activities, *PolicyActivities(settings).all()],
     )
 
 

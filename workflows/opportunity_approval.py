@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.authorization import ReviewState, check_decision, check_rep_action
     from domain.messages import (
         ActivityName,
+        Actor,
         ApprovalInput,
         ApprovalStatus,
         ChatterPost,
@@ -48,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Stage
     from domain.reasons import REASON_MESSAGES, parse_reason_codes
+    from domain.requirements import Finding
+    from domain.settings import Role
 
 # CRM values written at each transition (Salesforce picklist values).
 CRM_SUBMITTED = {"stage": "7-Closing", "approval_status": "In Progress", "locked": True}
@@ -78,6 +81,8 @@ class OpportunityApprovalWorkflow:
         self._opp = inp.opportunity
         self._submitted_at = inp.submitted_at
         self._recheck = timedelta(seconds=inp.license_recheck_seconds)
+        self._auto_reject = inp.auto_reject_on_findings
+        self._findings: list[Finding] = []
         self._stage = Stage.SUBMITTED
         self._round = 0
         self._round_started_at = inp.submitted_at
@@ -129,9 +134,11 @@ class OpportunityApprovalWorkflow:
         self._clock = None
         self._om_approver = None
         self._enter(Stage.OM_REVIEW, "workflow", f"round {self._round}: {why}")
-        self._effects.append((self._record_clock, (self._round, self._round_started_at)))
+        self._findings = []
+        self._effects.append((self._open_round, (self._round, self._round_started_at)))
 
-    async def _record_clock(self, args: tuple[int, datetime]) -> None:
+    async def _open_round(self, args: tuple[int, datetime]) -> None:
+        """Record the round's SLA clock and pre-check findings in history."""
         round_, started_at = args
         clock = await workflow.execute_local_activity(
             ActivityName.REVIEW_CLOCK,
@@ -139,14 +146,43 @@ class OpportunityApprovalWorkflow:
             result_type=ReviewClock,
             start_to_close_timeout=timedelta(seconds=10),
         )
-        if round_ == self._round:
-            self._clock = clock
+        findings = await workflow.execute_local_activity(
+            ActivityName.BOOKING_CHECK,
+            self._opp,
+            result_type=list[Finding],
+            start_to_close_timeout=timedelta(seconds=10),
+        )
         self._note(
             "workflow",
             "sla_clock",
             f"round {round_}: SLA clock starts {clock.clock_start.isoformat()}, "
             f"deadline {clock.sla_deadline.isoformat()}",
         )
+        self._note(
+            "pre-check",
+            "booking_check",
+            "; ".join(f"{f.code} ({f.field})" for f in findings) or "no findings",
+        )
+        if round_ != self._round:
+            return  # a newer round began meanwhile; it records its own
+        self._clock, self._findings = clock, findings
+        hard = [f.code for f in findings if f.severity == "hard"]
+        if self._auto_reject and hard and self._stage == Stage.OM_REVIEW:
+            self._apply_decision(
+                Decision(
+                    actor=Actor(
+                        email="pre-check",
+                        role=Role.ORDER_MANAGEMENT,
+                        regions=[self._opp.account.region],
+                    ),
+                    stage="om",
+                    action="reject",
+                    reasons=list(dict.fromkeys(hard)),
+                    comment="The automatic pre-check found missing booking requirements; "
+                    "fix them and resubmit.",
+                    round=round_,
+                )
+            )
 
     # Transitions, applied by the Update handlers -------------------------------
 
@@ -371,6 +407,7 @@ class OpportunityApprovalWorkflow:
             license_delivery_date=self._license_delivery_date,
             support_ticket_id=self._ticket_id,
             finance_rejections=self._finance_rejections,
+            findings=list(self._findings),
             history=list(self._history),
         )
 
