@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint unit bench-calendar clean
+.PHONY: install run test lint unit record-histories bench-calendar clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ lint: install
 
 unit: install
 	$(BIN)/pytest -q tests/unit
+
+# Regenerate tests/histories from the workflow tests. Only for a deliberate
+# change: old histories must keep replaying (use workflow.patched).
+record-histories: install
+	OM_RECORD_HISTORIES=1 $(BIN)/pytest -q tests/workflow
 
 bench-calendar: install
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -19,6 +19,8 @@ from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
 from domain.reasons import UnknownReasonCode
 from domain.settings import RosterUser, Settings, load_settings
+from workers.approvals import Approvals
+from workers.client import connect
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -35,34 +37,43 @@ class RepBody(BaseModel):
     comment: str = ""
 
 
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> RosterUser:
+    """The roster user whose bearer token came with the request."""
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+    found = _settings(request).user_by_token(credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "unknown bearer token", {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+async def approvals(request: Request) -> Approvals:
+    """Client-side operations, connecting to Temporal on first use."""
+    state = request.app.state
+    if state.client is None:
+        state.client = await connect(state.settings)
+    return Approvals(state.client, state.settings)
+
+
+User = Annotated[RosterUser, Depends(current_user)]
+Ops = Annotated[Approvals, Depends(approvals)]
+
+
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     """The app; `client` is injected by `om dev` and tests, else connected lazily."""
-    settings = settings or load_settings()
     app = FastAPI(
         title="Order Management orchestrator",
         description="Booking approval of sales opportunities on Temporal.",
     )
-    state: dict[str, object] = {"client": client}
-
-    async def approvals():  # type: ignore[no-untyped-def]
-        from workers.approvals import Approvals
-        from workers.client import connect
-
-        if state["client"] is None:
-            state["client"] = await connect(settings)
-        return Approvals(state["client"], settings)  # type: ignore[arg-type]
-
-    def user(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> RosterUser:
-        if credentials is None:
-            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-        found = settings.user_by_token(credentials.credentials)
-        if found is None:
-            raise HTTPException(401, "unknown bearer token", {"WWW-Authenticate": "Bearer"})
-        return found
-
-    User = Annotated[RosterUser, Depends(user)]
+    app.state.settings = settings or load_settings()
+    app.state.client = client
 
     @app.exception_handler(OmError)
     async def om_error(_: Request, error: OmError) -> JSONResponse:
@@ -80,19 +91,21 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         return {"status": "ok"}
 
     @app.get("/queue", response_model=list[ApprovalStatus])
-    async def queue(_: User, region: Region | None = None) -> list[ApprovalStatus]:
-        return await (await approvals()).queue(region)
+    async def queue(_: User, ops: Ops, region: Region | None = None) -> list[ApprovalStatus]:
+        return await ops.queue(region)
 
     @app.get("/opportunities/{opportunity_id}", response_model=ApprovalStatus)
-    async def opportunity(opportunity_id: str, _: User) -> ApprovalStatus:
-        return await (await approvals()).status(opportunity_id)
+    async def opportunity(opportunity_id: str, _: User, ops: Ops) -> ApprovalStatus:
+        return await ops.status(opportunity_id)
 
     @app.post("/opportunities/{opportunity_id}/decisions", response_model=DecisionReceipt)
-    async def decide(opportunity_id: str, body: DecisionBody, who: User) -> DecisionReceipt:
+    async def decide(
+        opportunity_id: str, body: DecisionBody, who: User, ops: Ops
+    ) -> DecisionReceipt:
         from domain.reasons import parse_reason_codes
 
         parse_reason_codes(body.reasons)
-        return await (await approvals()).decide(
+        return await ops.decide(
             opportunity_id,
             who.email,
             body.stage,
@@ -103,15 +116,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
 
     @app.post("/opportunities/{opportunity_id}/resubmit", response_model=DecisionReceipt)
-    async def resubmit(opportunity_id: str, body: RepBody, who: User) -> DecisionReceipt:
-        return await (await approvals()).rep_action(
-            opportunity_id, "resubmit", who.email, body.comment
-        )
+    async def resubmit(opportunity_id: str, body: RepBody, who: User, ops: Ops) -> DecisionReceipt:
+        return await ops.rep_action(opportunity_id, "resubmit", who.email, body.comment)
 
     @app.post("/opportunities/{opportunity_id}/recall", response_model=DecisionReceipt)
-    async def recall(opportunity_id: str, body: RepBody, who: User) -> DecisionReceipt:
-        return await (await approvals()).rep_action(
-            opportunity_id, "recall", who.email, body.comment
-        )
+    async def recall(opportunity_id: str, body: RepBody, who: User, ops: Ops) -> DecisionReceipt:
+        return await ops.rep_action(opportunity_id, "recall", who.email, body.comment)
 
     return app

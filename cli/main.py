@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,7 +39,8 @@ T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AsUser = Annotated[str, typer.Option("--as", help="Roster email of the person acting.")]
 Comment = Annotated[str, typer.Option("--comment", help="Comment recorded with the action.")]
-console = Console()
+# Wide enough for the queue table when the output is a pipe or a file.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -332,9 +334,27 @@ def _mount_sandbox() -> None:
 _mount_sandbox()
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def main() -> None:
+    """Console entry point (`om`).
+
+    Exits with `os._exit` once the command is done and its output flushed:
+    the Temporal client's Rust runtime threads can otherwise abort the
+    interpreter during finalization (`PyGILState_Release ... finalizing`),
+    turning a successful command into a crash with exit code -6.
+    """
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if isinstance(code, str):
+        print(code, file=sys.stderr, flush=True)
+        code = 1
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -143,6 +143,9 @@ class ApprovalStatus(BaseModel):
     license_delivery_date: date | None = None
     support_ticket_id: int | None = None
     finance_rejections: int = 0
+    pending_effects: int = Field(
+        default=0, description="Side effects (CRM writes, Chatter posts) not yet carried out"
+    )
     findings: list[Finding] = Field(
         default_factory=list, description="The current round's booking-requirements pre-check"
     )

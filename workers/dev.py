@@ -95,11 +95,21 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     first_start = not (home / "sandbox.db").exists()
-    from sandbox.server import Sandbox
+    from sandbox.server import (
+        DEFAULT_LICENSE_PORT,
+        DEFAULT_SALESFORCE_PORT,
+        DEFAULT_SUPPORT_DESK_PORT,
+        Sandbox,
+    )
 
     print(f"om dev: state in {home}")
     temporal = start_temporal(home / "temporal.db", home / "temporal.log")
-    sandbox = Sandbox(home)
+    sandbox = Sandbox(
+        home,
+        salesforce_port=DEFAULT_SALESFORCE_PORT,
+        support_desk_port=DEFAULT_SUPPORT_DESK_PORT,
+        license_port=DEFAULT_LICENSE_PORT,
+    )
     try:
         info = sandbox.start()
         if first_start:

@@ -112,8 +112,9 @@ class OpportunityApprovalWorkflow:
                 lambda: bool(self._effects) or self._stage in _AUTOMATIC_STAGES
             )
             if self._effects:
-                effect, payload = self._effects.pop(0)
+                effect, payload = self._effects[0]
                 await effect(payload)
+                self._effects.pop(0)  # only now: `pending_effects` counts it until done
             elif self._stage == Stage.CLOSED_WON:
                 self._enter(
                     Stage.LICENSE_CHECK
@@ -408,6 +409,7 @@ class OpportunityApprovalWorkflow:
             support_ticket_id=self._ticket_id,
             finance_rejections=self._finance_rejections,
             findings=list(self._findings),
+            pending_effects=len(self._effects),
             history=list(self._history),
         )
 

@@ -2,77 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from domain.errors import NotSubmitted, Refused, UnknownUser
-from domain.messages import ApprovalStatus
 from domain.models import Opportunity
-from domain.settings import Settings
-from tests.workflow.fakes import FakeSystems
+from tests.workflow.conftest import (
+    BILLING,
+    OM,
+    REP,
+    SUBMITTED,
+    new_payload,
+    wait_stage,
+)
 from workers.approvals import Approvals
-from workers.worker import build_worker
-from workflows.opportunity_approval import OpportunityApprovalWorkflow
-
-OM = "om.amer@example.com"
-BILLING = "billing@example.com"
-REP = "riley.rep@example.com"
-SUBMITTED = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # Monday 08:00 Pacific
-
-
-class Harness:
-    """One worker on its own task queue, fake external systems, and the
-    same client-side operations the CLI and API use."""
-
-    def __init__(self, env: WorkflowEnvironment, fakes: FakeSystems) -> None:
-        self.env = env
-        self.fakes = fakes
-        self.settings = Settings(task_queue=f"test-{uuid.uuid4()}")
-        self.approvals = Approvals(env.client, self.settings)
-
-    async def submit(self, payload: dict[str, Any]) -> Opportunity:
-        opportunity = Opportunity.model_validate(payload)
-        workflow_id, started = await self.approvals.submit(opportunity, SUBMITTED)
-        assert started and workflow_id == f"opportunity-{opportunity.id}"
-        status = await _wait_stage(self, opportunity.id, "om_review")
-        while status.sla_deadline is None:  # the round's clock is being recorded
-            await asyncio.sleep(0.02)
-            status = await self.status(opportunity.id)
-        return opportunity
-
-    async def status(self, opportunity_id: str) -> ApprovalStatus:
-        return await self.approvals.status(opportunity_id)
-
-    async def finish(self, opportunity_id: str) -> ApprovalStatus:
-        handle = self.env.client.get_workflow_handle_for(
-            OpportunityApprovalWorkflow.run, f"opportunity-{opportunity_id}"
-        )
-        return await handle.result()
-
-
-@pytest.fixture
-async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
-    fakes = FakeSystems()
-    h = Harness(time_skipping_env, fakes)
-    async with build_worker(time_skipping_env.client, h.settings, activities=fakes.activities()):
-        yield h
-
-
-def _payload(example: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    example = dict(example)
-    example["id"] = "006TEST" + uuid.uuid4().hex[:10].upper()
-    example.update(changes)
-    return example
 
 
 async def test_saas_deal_approved_by_om_and_billing_completes(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     status = await harness.status(opp.id)
     assert (status.stage, status.round, status.region) == ("om_review", 1, "AMER")
     assert status.sla_deadline is not None
@@ -102,7 +50,7 @@ async def test_saas_deal_approved_by_om_and_billing_completes(harness, example_p
 
 
 async def test_reject_then_resubmit_runs_new_rounds_in_same_workflow(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     for round_ in (1, 2):
         await harness.approvals.decide(
             opp.id,
@@ -112,12 +60,12 @@ async def test_reject_then_resubmit_runs_new_rounds_in_same_workflow(harness, ex
             reasons=["PO_MISSING", "order_form_missing"],
             comment=f"attach the PO (round {round_})",
         )
-        status = await _wait_stage(harness, opp.id, "rejected")
+        status = await wait_stage(harness, opp.id, "rejected")
         assert status.round == round_
         with pytest.raises(Refused, match="not the owner"):
             await harness.approvals.rep_action(opp.id, "resubmit", "emma.rep@example.com")
         await harness.approvals.rep_action(opp.id, "resubmit", REP, comment="PO attached")
-        status = await _wait_stage(harness, opp.id, "om_review")
+        status = await wait_stage(harness, opp.id, "om_review")
         assert status.round == round_ + 1
 
     posts = harness.fakes.chatter
@@ -137,27 +85,27 @@ async def test_reject_then_resubmit_runs_new_rounds_in_same_workflow(harness, ex
     with pytest.raises(Refused, match="round 1 but round 3"):
         await harness.approvals.decide(opp.id, OM, "om", "approve", round_=1)
     await harness.approvals.decide(opp.id, OM, "om", "approve", round_=3)
-    await _wait_stage(harness, opp.id, "finance_review")
+    await wait_stage(harness, opp.id, "finance_review")
 
 
 async def test_rep_recalls_pending_submission_and_resubmits(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     await harness.approvals.rep_action(opp.id, "recall", REP, comment="wrong quote")
-    status = await _wait_stage(harness, opp.id, "recalled")
+    status = await wait_stage(harness, opp.id, "recalled")
     assert harness.fakes.crm_updates[-1].approval_status == "Recalled"
     with pytest.raises(Refused, match="no Order Management review is pending"):
         await harness.approvals.decide(opp.id, OM, "om", "approve")
     await harness.approvals.rep_action(opp.id, "resubmit", REP)
-    status = await _wait_stage(harness, opp.id, "om_review")
+    status = await wait_stage(harness, opp.id, "om_review")
     assert status.round == 2
 
 
 async def test_rejected_opportunity_closed_lost_ends_workflow(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     await harness.approvals.decide(
         opp.id, OM, "om", "reject", reasons=["OTHER"], comment="customer went quiet"
     )
-    await _wait_stage(harness, opp.id, "rejected")
+    await wait_stage(harness, opp.id, "rejected")
     await harness.approvals.rep_action(opp.id, "close_lost", REP, comment="lost to competitor")
     final = await harness.finish(opp.id)
     assert final.stage == "closed_lost"
@@ -165,13 +113,13 @@ async def test_rejected_opportunity_closed_lost_ends_workflow(harness, example_p
 
 
 async def test_finance_reject_returns_to_om_as_accuracy_miss(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     await harness.approvals.decide(opp.id, OM, "om", "approve")
-    await _wait_stage(harness, opp.id, "finance_review")
+    await wait_stage(harness, opp.id, "finance_review")
     await harness.approvals.decide(
         opp.id, BILLING, "finance", "reject", comment="PO currency is EUR"
     )
-    status = await _wait_stage(harness, opp.id, "om_review")
+    status = await wait_stage(harness, opp.id, "om_review")
     assert status.round == 2 and status.finance_rejections == 1
     assert harness.fakes.stages() == ["7-Closing"]  # stays in 7-Closing
     assert "PO currency is EUR" in harness.fakes.chatter[0].body
@@ -180,7 +128,7 @@ async def test_finance_reject_returns_to_om_as_accuracy_miss(harness, example_pa
 
 
 async def test_self_managed_license_delivered_by_automation(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload))
+    opp = await harness.submit(new_payload(example_payload))
     await harness.approvals.decide(opp.id, OM, "om", "approve")
     await harness.approvals.decide(opp.id, BILLING, "finance", "approve")
     final = await harness.finish(opp.id)
@@ -195,14 +143,14 @@ async def test_undelivered_license_opens_one_ticket_and_completes_when_delivered
     harness, example_payload
 ):
     harness.fakes.deliver_after_checks = 3
-    opp = await harness.submit(_payload(example_payload))
+    opp = await harness.submit(new_payload(example_payload))
     await harness.approvals.decide(opp.id, OM, "om", "approve")
     await harness.approvals.decide(opp.id, BILLING, "finance", "approve")
-    await _wait_stage(harness, opp.id, "license_ticket")
+    await wait_stage(harness, opp.id, "license_ticket")
     await harness.env.sleep(timedelta(days=1, hours=1))  # one daily re-check: not yet
     assert (await harness.status(opp.id)).stage == "license_ticket"
     await harness.env.sleep(timedelta(days=2))  # the third re-check sees it delivered
-    final = await _wait_stage(harness, opp.id, "completed")
+    final = await wait_stage(harness, opp.id, "completed")
     assert final.stage == "completed"
     assert list(harness.fakes.tickets) == [f"opportunity-{opp.id}-1"]
     assert final.support_ticket_id == 1000
@@ -223,7 +171,7 @@ async def test_undelivered_license_opens_one_ticket_and_completes_when_delivered
 async def test_decision_from_wrong_person_is_refused_and_changes_nothing(
     harness, example_payload, user, stage, why
 ):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     before = await harness.status(opp.id)
     with pytest.raises(Refused, match=why):
         await harness.approvals.decide(opp.id, user, stage, "approve")
@@ -231,7 +179,7 @@ async def test_decision_from_wrong_person_is_refused_and_changes_nothing(
 
 
 async def test_rep_may_not_decide_own_deal(harness, example_payload):
-    payload = _payload(example_payload, deployment="saas")
+    payload = new_payload(example_payload, deployment="saas")
     payload["owner"] = {"id": "005X", "name": "OM as rep", "email": OM}
     opp = await harness.submit(payload)
     with pytest.raises(Refused, match="own deal"):
@@ -242,9 +190,9 @@ async def test_same_person_cannot_approve_at_both_stages(harness, example_payloa
     harness.settings.roster.append(
         harness.settings.roster[0].model_copy(update={"email": "om.billing@example.com"})
     )
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     await harness.approvals.decide(opp.id, "om.billing@example.com", "om", "approve")
-    await _wait_stage(harness, opp.id, "finance_review")
+    await wait_stage(harness, opp.id, "finance_review")
     # the same person acting with a Billing role is still refused
     harness.settings.roster[-1] = harness.settings.roster[-1].model_copy(update={"role": "billing"})
     with pytest.raises(Refused, match="both stages"):
@@ -252,18 +200,18 @@ async def test_same_person_cannot_approve_at_both_stages(harness, example_payloa
 
 
 async def test_second_decision_on_same_round_is_refused(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     await harness.approvals.decide(opp.id, OM, "om", "approve")
     with pytest.raises(Refused):
         await harness.approvals.decide(
             opp.id, OM, "om", "reject", reasons=["OTHER"], comment="changed my mind"
         )
-    status = await _wait_stage(harness, opp.id, "finance_review")
+    status = await wait_stage(harness, opp.id, "finance_review")
     assert [h.action for h in status.history].count("rejected") == 0
 
 
 async def test_rejection_without_valid_reason_is_refused(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     with pytest.raises(Refused, match="NOT_A_CODE"):
         await harness.approvals.decide(
             opp.id, OM, "om", "reject", reasons=["NOT_A_CODE"], comment="x"
@@ -286,25 +234,15 @@ async def test_unknown_user_and_unknown_opportunity_are_clear_errors(harness):
 
 
 async def test_second_submit_of_running_workflow_changes_nothing(harness, example_payload):
-    opp = await harness.submit(_payload(example_payload, deployment="saas"))
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     before = await harness.status(opp.id)
     workflow_id, started = await harness.approvals.submit(opp)
     assert (workflow_id, started) == (f"opportunity-{opp.id}", False)
     assert await harness.status(opp.id) == before
 
 
-async def _wait_stage(harness: Harness, opportunity_id: str, stage: str) -> ApprovalStatus:
-    """Poll the query until the workflow has applied the accepted message."""
-    for _ in range(200):
-        status = await harness.status(opportunity_id)
-        if status.stage == stage:
-            return status
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{opportunity_id} never reached {stage}; last {status.stage}")
-
-
 async def test_each_round_records_precheck_findings_in_status(harness, example_payload):
-    payload = _payload(example_payload, deployment="saas", tax_removed=True)
+    payload = new_payload(example_payload, deployment="saas", tax_removed=True)
     opp = await harness.submit(payload)
     status = await harness.status(opp.id)
     assert [f.code for f in status.findings] == ["TAX_EXEMPT_CERTIFICATE_MISSING"]
@@ -315,10 +253,11 @@ async def test_each_round_records_precheck_findings_in_status(harness, example_p
 async def test_auto_reject_on_findings_rejects_at_once_with_codes(harness, example_payload):
     harness.settings = harness.settings.model_copy(update={"auto_reject_on_findings": True})
     harness.approvals = Approvals(harness.env.client, harness.settings)
-    payload = _payload(example_payload, deployment="saas", tax_removed=True)
+    payload = new_payload(example_payload, deployment="saas", tax_removed=True)
     opportunity = Opportunity.model_validate(payload)
     await harness.approvals.submit(opportunity, SUBMITTED)
-    status = await _wait_stage(harness, opportunity.id, "rejected")
+    harness.started.append(f"opportunity-{opportunity.id}")
+    status = await wait_stage(harness, opportunity.id, "rejected")
     assert status.history[-1].actor == "pre-check"
     assert "TAX_EXEMPT_CERTIFICATE_MISSING" in harness.fakes.chatter[0].body
     assert harness.fakes.stages() == ["7-Closing", "6-Awaiting Signature"]

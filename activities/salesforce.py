@@ -1,0 +1,376 @@
+"""Salesforce adapter (simple-salesforce) and its Temporal activities.
+
+Reading an opportunity inverts the storage mapping documented in
+`sandbox.schema` (the same one a real org's submission Flow follows):
+
+- the contract payload comes from the long-text JSON field
+  `settings.fields.om_payload` (`OM_Submission__c`), written when the rep
+  submits for approval;
+- standard fields win over that JSON: Name, Amount, CurrencyIsoCode, Type
+  (contract values or Salesforce's "New Business" / "Add-On Business" /
+  "Renewal") and Urgent__c;
+- `account` comes from the Account (Id, Name, BillingCountry, OM_Region__c)
+  and `owner` from the User (Id, Name, Email).
+
+Writes go through `settings.fields`, so a real org's custom field names are
+configuration, not code. Every call is idempotent: updates set values, and
+a Chatter post carries `[om:<idempotency key>]` so a retry finds the first
+post instead of writing a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+
+import requests
+from pydantic import ValidationError
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
+from temporalio import activity
+
+from activities.errors import (
+    AdapterError,
+    AuthenticationFailed,
+    InvalidOpportunityData,
+    NotConfigured,
+    OpportunityNotFound,
+    RequestRejected,
+    ServiceUnavailable,
+    as_activity_errors,
+)
+from domain.messages import ActivityName, ChatterPost, CrmUpdate
+from domain.models import Opportunity
+from domain.settings import SalesforceSettings
+
+T = TypeVar("T")
+
+SERVICE = "salesforce"
+REQUEST_TIMEOUT_SECONDS = 30.0
+URGENT_FIELD = "Urgent__c"
+REGION_FIELD = "OM_Region__c"
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{1,18}$")
+_DEAL_TYPES = {
+    "new business": "new_business",
+    "add-on business": "add_on",
+    "add-on": "add_on",
+    "renewal": "renewal",
+}
+
+
+class _PinnedSession(requests.Session):
+    """A session whose CA bundle and timeout apply to every request.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+    `session.verify`, which would silently distrust the sandbox's CA on
+    machines that set them; passing `verify` per request prevents that.
+    """
+
+    def __init__(self, ca_file: str | None, timeout: float) -> None:
+        super().__init__()
+        if ca_file:
+            self.verify = ca_file
+        self.timeout = timeout
+
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        *args: Any,  # type: ignore[override]
+        **kwargs: Any,
+    ) -> requests.Response:
+        kwargs.setdefault("verify", self.verify)
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def soql_quote(value: str) -> str:
+    """`value` as a SOQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _first_error(error: SalesforceError) -> tuple[str, str]:
+    """(errorCode, message) of a Salesforce error body `[{"errorCode", "message"}]`."""
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
+    return "", str(content)[:300]
+
+
+class SalesforceAdapter:
+    """Typed, idempotent access to the opportunity in Salesforce.
+
+    Connects lazily: building the adapter (and the worker) needs no network.
+    Raises the errors of `activities.errors`.
+    """
+
+    def __init__(
+        self, settings: SalesforceSettings, session: requests.Session | None = None
+    ) -> None:
+        self.settings = settings
+        self.fields = settings.fields
+        self._session = session
+        self._sf: Salesforce | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def uses_login(self) -> bool:
+        """Username/password login, so an expired session can be renewed."""
+        return bool(self.settings.username and self.settings.password)
+
+    def _connect(self) -> Salesforce:
+        s = self.settings
+        session = self._session or _PinnedSession(s.ca_file, REQUEST_TIMEOUT_SECONDS)
+        if self.uses_login:
+            try:
+                return Salesforce(
+                    username=s.username,
+                    password=s.password,
+                    security_token=s.security_token or "",
+                    domain=s.domain,
+                    version=s.api_version,
+                    session=session,
+                )
+            except SalesforceAuthenticationFailed as exc:
+                raise AuthenticationFailed(
+                    f"Salesforce login failed for {s.username}: {exc}", service=SERVICE
+                ) from exc
+            except requests.RequestException as exc:
+                raise ServiceUnavailable(
+                    f"Salesforce login unreachable: {exc}", service=SERVICE
+                ) from exc
+        if not (s.instance_url and s.session_id):
+            raise NotConfigured(
+                "Salesforce is not configured: set OM_SALESFORCE__INSTANCE_URL "
+                "and OM_SALESFORCE__SESSION_ID (or username, password and "
+                "security token), or start the sandbox (`om sandbox`)",
+                service=SERVICE,
+            )
+        return Salesforce(
+            instance_url=s.instance_url,
+            session_id=s.session_id,
+            version=s.api_version,
+            session=session,
+        )
+
+    def _client(self) -> Salesforce:
+        with self._lock:
+            if self._sf is None:
+                self._sf = self._connect()
+            return self._sf
+
+    def _call(
+        self, what: str, call: Callable[[Salesforce], T], opportunity_id: str | None = None
+    ) -> T:
+        """Run `call`, turning Salesforce failures into adapter errors. An
+        INVALID_SESSION_ID re-authenticates once when credentials are set."""
+        for attempt in (1, 2):
+            client = self._client()
+            try:
+                return call(client)
+            except SalesforceExpiredSession as exc:
+                if self.uses_login and attempt == 1:
+                    with self._lock:
+                        self._sf = None
+                    continue
+                code, message = _first_error(exc)
+                raise AuthenticationFailed(
+                    f"Salesforce refused the session while trying to "
+                    f"{what}: {code or 'HTTP 401'} {message}".strip(),
+                    service=SERVICE,
+                    status=401,
+                    code=code,
+                ) from exc
+            except SalesforceError as exc:
+                raise self._translate(exc, what, opportunity_id) from exc
+            except requests.RequestException as exc:
+                raise ServiceUnavailable(
+                    f"Salesforce unreachable while trying to {what}: {exc}", service=SERVICE
+                ) from exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _translate(error: SalesforceError, what: str, opportunity_id: str | None) -> AdapterError:
+        code, message = _first_error(error)
+        status = error.status
+        detail = f"Salesforce answered {status} {code} while trying to {what}: {message}"
+        if opportunity_id and (status == 404 or code == "INVALID_CROSS_REFERENCE_KEY"):
+            return OpportunityNotFound(opportunity_id)
+        if status == 429 or status >= 500 or code == "REQUEST_LIMIT_EXCEEDED":
+            return ServiceUnavailable(detail, service=SERVICE, status=status, code=code)
+        return RequestRejected(detail, service=SERVICE, status=status, code=code)
+
+    # -- reads --------------------------------------------------------------
+
+    def read_opportunity(self, opportunity_id: str) -> Opportunity:
+        """The opportunity in the contract shape. Raises `OpportunityNotFound`
+        for an unknown id and `InvalidOpportunityData` naming the field when
+        the record does not fit the contract."""
+        if not _RECORD_ID.match(opportunity_id):
+            raise OpportunityNotFound(opportunity_id)
+        record = self._call(
+            "read the opportunity", lambda sf: sf.Opportunity.get(opportunity_id), opportunity_id
+        )
+        data = self._submission(opportunity_id, record)
+        data["id"] = record["Id"]
+        for key, field in (
+            ("name", "Name"),
+            ("amount", "Amount"),
+            ("currency", "CurrencyIsoCode"),
+            ("urgent", URGENT_FIELD),
+        ):
+            if record.get(field) is not None:
+                data[key] = record[field]
+        if record.get("Type"):
+            data["type"] = _DEAL_TYPES.get(str(record["Type"]).lower(), record["Type"])
+        account = self._related(opportunity_id, "Account", record.get("AccountId"))
+        data["account"] = {
+            **(data.get("account") or {}),
+            "id": account["Id"],
+            "name": account.get("Name"),
+            "country": account.get("BillingCountry"),
+            "region": account.get(REGION_FIELD),
+        }
+        owner = self._related(opportunity_id, "User", record.get("OwnerId"))
+        data["owner"] = {
+            **(data.get("owner") or {}),
+            "id": owner["Id"],
+            "name": owner.get("Name"),
+            "email": owner.get("Email"),
+        }
+        try:
+            return Opportunity.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "record"
+            raise InvalidOpportunityData(opportunity_id, field, first["msg"]) from exc
+
+    def _submission(self, opportunity_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        raw = record.get(self.fields.om_payload)
+        if not raw:
+            raise InvalidOpportunityData(
+                opportunity_id,
+                self.fields.om_payload,
+                "empty: the opportunity was not submitted through "
+                "the Order Management submission flow",
+            )
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidOpportunityData(
+                opportunity_id, self.fields.om_payload, f"not JSON ({exc})"
+            ) from exc
+        if not isinstance(payload, dict):
+            raise InvalidOpportunityData(
+                opportunity_id, self.fields.om_payload, "not a JSON object"
+            )
+        return payload
+
+    def _related(self, opportunity_id: str, sobject: str, record_id: Any) -> dict[str, Any]:
+        field = "AccountId" if sobject == "Account" else "OwnerId"
+        if not isinstance(record_id, str) or not _RECORD_ID.match(record_id):
+            raise InvalidOpportunityData(opportunity_id, field, f"no {sobject} linked")
+        try:
+            return self._call(
+                f"read {sobject} {record_id}", lambda sf: getattr(sf, sobject).get(record_id)
+            )
+        except RequestRejected as exc:
+            if exc.status == 404:
+                raise InvalidOpportunityData(
+                    opportunity_id, field, f"{sobject} {record_id} does not exist"
+                ) from exc
+            raise
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        """Every record `soql` selects (all pages), without Salesforce's `attributes`."""
+        result = self._call("run a query", lambda sf: sf.query_all(soql))
+        return [{k: v for k, v in r.items() if k != "attributes"} for r in result["records"]]
+
+    # -- writes -------------------------------------------------------------
+
+    def update_opportunity(self, update: CrmUpdate) -> dict[str, Any]:
+        """Set the non-None fields of `update` (mapped through `settings.fields`);
+        returns what was written. Setting values is idempotent."""
+        f = self.fields
+        values: dict[str, Any] = {}
+        for attr, field in (
+            ("stage", f.stage),
+            ("approval_status", f.approval_status),
+            ("locked", f.locked),
+            ("close_date", f.close_date),
+            ("license_delivery_date", f.license_delivery_date),
+        ):
+            value = getattr(update, attr)
+            if value is not None:
+                values[field] = value.isoformat() if isinstance(value, date) else value
+        if not values:
+            return values
+        opportunity_id = update.opportunity_id
+        if not _RECORD_ID.match(opportunity_id):
+            raise OpportunityNotFound(opportunity_id)
+        self._call(
+            "update the opportunity",
+            lambda sf: sf.Opportunity.update(opportunity_id, values),
+            opportunity_id,
+        )
+        return values
+
+    def post_chatter(self, post: ChatterPost) -> str:
+        """Post on the opportunity's feed once per idempotency key; return the FeedItem id.
+
+        FeedItem.Body cannot be filtered in SOQL on a real org, so the
+        opportunity's feed is read and searched for the marker here.
+        """
+        opportunity_id = post.opportunity_id
+        if not _RECORD_ID.match(opportunity_id):
+            raise OpportunityNotFound(opportunity_id)
+        marker = f"[om:{post.idempotency_key}]"
+        feed = self.query(
+            f"SELECT Id, Body FROM FeedItem WHERE ParentId = "
+            f"{soql_quote(opportunity_id)} ORDER BY CreatedDate DESC"
+        )
+        for item in feed:
+            if marker in (item.get("Body") or ""):
+                return str(item["Id"])
+        created = self._call(
+            "post to Chatter",
+            lambda sf: sf.FeedItem.create(
+                {"ParentId": opportunity_id, "Body": f"{post.body}\n\n{marker}"}
+            ),
+            opportunity_id,
+        )
+        return str(created["id"])
+
+
+class SalesforceActivities:
+    """The Salesforce activities, registered on a Worker as bound methods."""
+
+    def __init__(self, adapter: SalesforceAdapter) -> None:
+        self.adapter = adapter
+
+    @activity.defn(name=ActivityName.READ_OPPORTUNITY.value)
+    @as_activity_errors
+    async def read_opportunity(self, opportunity_id: str) -> Opportunity:
+        return await asyncio.to_thread(self.adapter.read_opportunity, opportunity_id)
+
+    @activity.defn(name=ActivityName.UPDATE_OPPORTUNITY.value)
+    @as_activity_errors
+    async def update_opportunity(self, update: CrmUpdate) -> None:
+        await asyncio.to_thread(self.adapter.update_opportunity, update)
+
+    @activity.defn(name=ActivityName.POST_CHATTER.value)
+    @as_activity_errors
+    async def post_chatter(self, post: ChatterPost) -> str:
+        return await asyncio.to_thread(self.adapter.post_chatter, post)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.read_opportunity, self.update_opportunity, self.post_chatter]

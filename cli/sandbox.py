@@ -1,0 +1,210 @@
+"""`om sandbox`: run the local sandbox, or drive the one that is running.
+
+`om sandbox` alone runs it in the foreground (Ctrl-C stops it); the
+subcommands find the running one through `<home>/sandbox.json` (home from
+`domain.settings.load_settings()`). Errors print one line to stderr and exit 1.
+The sandbox package is imported inside the commands so other `om` commands
+do not load it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from domain.settings import load_settings
+
+sandbox_app = typer.Typer(
+    help="Local stand-ins for Salesforce, the support desk and the license service.",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+OpportunityId = Annotated[str, typer.Argument(help="Salesforce opportunity id.")]
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit 1 (cli.main's convention; not imported from
+    there because cli.main imports this module while it loads)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _home() -> Path:
+    return load_settings().home
+
+
+def _admin() -> Any:
+    from sandbox.client import SandboxAdminClient, SandboxNotRunning
+
+    try:
+        return SandboxAdminClient.from_home(_home())
+    except SandboxNotRunning as error:
+        _fail(str(error))
+
+
+def _admin_call(call: Any, *args: Any, unknown: str | None = None, about: str = "") -> Any:
+    """Run an admin call; a 404 means `unknown` (an opportunity id); a refusal
+    is prefixed with what it was `about` (a file)."""
+    from sandbox.client import SandboxAdminError, SandboxNotRunning
+
+    try:
+        return call(*args)
+    except SandboxNotRunning as error:
+        _fail(str(error))
+    except SandboxAdminError as error:
+        if error.status == 404 and unknown is not None:
+            _fail(f"unknown opportunity {unknown!r}: not in the sandbox")
+        _fail(f"{about}: {error}" if about else str(error))
+
+
+@sandbox_app.callback(invoke_without_command=True)
+def run(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    salesforce_port: Annotated[int, typer.Option(help="Salesforce (HTTPS) port.")] = 8443,
+    support_desk_port: Annotated[int, typer.Option(help="Support desk port.")] = 8081,
+    license_port: Annotated[int, typer.Option(help="License service + admin port.")] = 8082,
+    demo: Annotated[bool, typer.Option(help="Seed the demo data into an empty sandbox.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the sandbox in the foreground (no subcommand); Ctrl-C stops it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sandbox.server import SandboxInfo, SandboxStartError, run_sandbox
+
+    def ready(info: SandboxInfo, seeded: list[str]) -> None:
+        if as_json:
+            _print_json(info.info_json())
+            return
+        table = Table(title=escape(f"OM sandbox (home {info.home})"), show_header=False)
+        table.add_column("key")
+        table.add_column("value", overflow="fold")  # tokens are copied: never elide them
+        for key, value in info.info_json().items():
+            table.add_row(key, escape(value))
+        console = Console()
+        console.print(table)
+        if seeded:
+            console.print(f"Seeded {len(seeded)} demo opportunities.")
+        console.print("Running; Ctrl-C stops it.")
+
+    try:
+        run_sandbox(
+            _home(),
+            host,
+            salesforce_port,
+            support_desk_port,
+            license_port,
+            seed_demo=demo,
+            on_ready=ready,
+        )
+    except SandboxStartError as error:
+        _fail(str(error))
+
+
+@sandbox_app.command()
+def seed(
+    file: Annotated[
+        Path,
+        typer.Argument(help='Seed file: {"opportunities": [...], "delivered_licenses": [...]}'),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Upsert the opportunities of a seed file; a bad item rejects the whole file."""
+    try:
+        payload = json.loads(file.read_text())
+    except OSError as error:
+        _fail(f"cannot read {file}: {error.strerror or error}")
+    except ValueError as error:
+        _fail(f"{file}: not valid JSON: {error}")
+    result = _admin_call(_admin().seed, payload, about=str(file))
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(
+            f"seeded {result['opportunities']} opportunities from {file} "
+            f"({result['delivered_licenses']} licenses delivered by automation once "
+            "Closed Won)"
+        )
+
+
+@sandbox_app.command("deliver-license")
+def deliver_license(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
+    """Deliver an opportunity's license by hand, as Support would."""
+    status = _admin_call(_admin().deliver_license, opportunity_id, unknown=opportunity_id)
+    if as_json:
+        _print_json(status)
+    else:
+        typer.echo(
+            f"license for {opportunity_id} delivered at {status['delivered_at']} "
+            f"(by {status['delivered_by']})"
+        )
+
+
+@sandbox_app.command()
+def info(as_json: JsonOpt = False) -> None:
+    """Print the running sandbox's sandbox.json (always JSON)."""
+    del as_json  # accepted for symmetry: the info file is JSON either way
+    path = _home() / "sandbox.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        _fail(f"the sandbox is not running: {path} does not exist (start it with `om sandbox`)")
+    except (OSError, ValueError) as error:
+        _fail(f"cannot read {path}: {error}")
+    _print_json(data)
+
+
+@sandbox_app.command()
+def show(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
+    """The CRM record as the sandbox holds it, with license, Chatter and tickets."""
+    record = _admin_call(_admin().opportunity, opportunity_id, unknown=opportunity_id)
+    if as_json:
+        _print_json(record)
+        return
+    console = Console()
+    table = Table(title=escape(f"{record['Id']}  {record['Name']}"), show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in record.items():
+        if key not in ("OM_Submission__c", "account", "owner", "license", "chatter", "tickets"):
+            table.add_row(key, "" if value is None else escape(str(value)))
+    account, owner, license_ = record["account"] or {}, record["owner"] or {}, record["license"]
+    table.add_row(
+        "Account",
+        escape(
+            f"{account.get('Name')} ({account.get('BillingCountry')}, "
+            f"{account.get('OM_Region__c')})"
+        ),
+    )
+    table.add_row("Owner", escape(f"{owner.get('Name')} <{owner.get('Email')}>"))
+    table.add_row(
+        "License",
+        f"delivered {license_['delivered_at']} by {license_['delivered_by']}"
+        if license_["delivered"]
+        else "not delivered",
+    )
+    console.print(table)
+    for item in record["chatter"]:
+        console.print(
+            f"[bold]Chatter[/bold] {item['CreatedDate']}: {escape(item['Body'])}",
+            markup=True,
+            highlight=False,
+        )
+    for ticket in record["tickets"]:
+        console.print(
+            f"[bold]Ticket {ticket['id']}[/bold] ({ticket['status']}): {escape(ticket['subject'])}",
+            markup=True,
+            highlight=False,
+        )

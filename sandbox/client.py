@@ -1,0 +1,98 @@
+"""A small client for the admin API of a running sandbox (`om sandbox ...`,
+tests, `make run`). Errors carry one line a person can act on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class SandboxAdminError(Exception):
+    """The admin API refused a request; `status` is its HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class SandboxNotRunning(SandboxAdminError):
+    """No sandbox answers where sandbox.json says it should."""
+
+
+class SandboxAdminClient:
+    def __init__(self, admin_url: str, token: str, timeout: float = 30.0) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    @classmethod
+    def from_home(cls, home: Path) -> SandboxAdminClient:
+        """The client for the sandbox that wrote `home/sandbox.json`."""
+        info_file = home / "sandbox.json"
+        try:
+            info = json.loads(info_file.read_text())
+            return cls(info["admin_url"], info["session_id"])
+        except FileNotFoundError:
+            raise SandboxNotRunning(
+                f"the sandbox is not running: {info_file} does not exist "
+                "(start it with `om sandbox`)"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SandboxNotRunning(
+                f"the sandbox is not running: {info_file} is unreadable ({exc})"
+            ) from None
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        url = f"{self.admin_url}{path}"
+        try:
+            response = httpx.request(
+                method,
+                url,
+                json=payload,
+                timeout=self.timeout,
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+        except httpx.TransportError as exc:
+            raise SandboxNotRunning(
+                f"the sandbox is not running at {self.admin_url}: "
+                f"{exc or type(exc).__name__} (start it with "
+                "`om sandbox`)"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            detail = body.get("detail") if isinstance(body, dict) else None
+            raise SandboxAdminError(
+                str(detail or f"HTTP {response.status_code} from {url}"), response.status_code, body
+            )
+        return body
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health")
+
+    def seed(self, payload: Any) -> dict[str, Any]:
+        """Upsert a seed file's content; the whole seed is refused (422) if any item is bad."""
+        return self._call("POST", "/seed", payload)
+
+    def deliver_license(self, opportunity_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/licenses/{opportunity_id}/deliver")
+
+    def opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """The CRM record as stored, with account, owner, license, chatter and tickets."""
+        return self._call("GET", f"/opportunities/{opportunity_id}")
+
+    def opportunities(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return self._call("GET", f"/opportunities?limit={limit}")["opportunities"]
+
+    def set_faults(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Arm faults, e.g. `{"salesforce": {"status": 503, "count": 3}}` (see sandbox.faults)."""
+        return self._call("POST", "/faults", plan)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")

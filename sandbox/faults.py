@@ -1,0 +1,101 @@
+"""Fault injection: make the next N requests to one stand-in fail or stall.
+
+`POST /__sandbox/faults` with, for example::
+
+    {"salesforce": {"status": 503, "count": 3}}
+    {"salesforce": {"status": 401, "error_code": "INVALID_SESSION_ID", "count": 1}}
+    {"support_desk": {"status": 500, "count": 1, "after_create": true}}
+    {"license": {"delay_seconds": 2.5, "count": 1}}
+
+`match` (optional) limits a fault to requests whose path and query contain
+that text, so a test can aim at its own opportunity while other traffic
+passes. `after_create` makes the support desk store the ticket and then
+answer the error, the case idempotency keys exist for. Faults live in
+memory: a restart clears them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+
+Service = Literal["salesforce", "support_desk", "license"]
+
+# Salesforce answers errors with an errorCode; these are its usual ones.
+DEFAULT_ERROR_CODES = {
+    401: "INVALID_SESSION_ID",
+    403: "REQUEST_LIMIT_EXCEEDED",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "UNKNOWN_EXCEPTION",
+    503: "SERVER_UNAVAILABLE",
+}
+
+
+class Fault(BaseModel):
+    status: int | None = Field(default=None, ge=400, le=599)
+    error_code: str | None = None
+    count: int = Field(default=1, ge=1)
+    delay_seconds: float = Field(default=0.0, ge=0, le=60)
+    after_create: bool = False
+    match: str | None = None
+
+    @property
+    def code(self) -> str:
+        return self.error_code or DEFAULT_ERROR_CODES.get(self.status or 500, "UNKNOWN_EXCEPTION")
+
+
+class FaultPlan(BaseModel):
+    salesforce: Fault | None = None
+    support_desk: Fault | None = None
+    license: Fault | None = None
+
+
+class Faults:
+    """The armed faults, consumed one request at a time across server threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[str, Fault] = {}
+
+    def arm(self, plan: FaultPlan) -> dict[str, Fault]:
+        with self._lock:
+            for service in ("salesforce", "support_desk", "license"):
+                fault = getattr(plan, service)
+                if fault is not None:
+                    self._armed[service] = fault.model_copy()
+            return dict(self._armed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def armed(self) -> dict[str, Fault]:
+        with self._lock:
+            return dict(self._armed)
+
+    def take(self, service: Service, target: str) -> Fault | None:
+        """The fault for this request, if one is armed and matches; uses up one count."""
+        with self._lock:
+            fault = self._armed.get(service)
+            if fault is None or (fault.match and fault.match not in target):
+                return None
+            fault.count -= 1
+            if fault.count <= 0:
+                del self._armed[service]
+            return fault
+
+
+async def injected(faults: Faults, service: Service, request: Request) -> Fault | None:
+    """Take the fault armed for this request and wait out its delay; return it
+    when it answers an error status (each stand-in words the error its own way)."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    fault = faults.take(service, target)
+    if fault is None:
+        return None
+    if fault.delay_seconds:
+        await asyncio.sleep(fault.delay_seconds)
+    return fault if fault.status else None

@@ -1,0 +1,22 @@
+"""Recording workflow histories for the replay tests (`make record-histories`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from temporalio.client import Client
+
+HISTORIES = Path(__file__).parents[1] / "histories"
+
+
+async def record_histories(client: Client, workflow_ids: list[str], test_name: str) -> None:
+    """Write the event history of each workflow a test started to
+    tests/histories/<test name>[-n].json, for the replay test to check
+    against every later version of the workflow code."""
+    HISTORIES.mkdir(exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name).strip("_")
+    for n, workflow_id in enumerate(workflow_ids):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        suffix = f"-{n}" if n else ""
+        (HISTORIES / f"{stem}{suffix}.json").write_text(history.to_json())
