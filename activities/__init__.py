@@ -1,6 +1,7 @@
 """Every side effect, as Temporal activities over thin, idempotent adapters:
-Salesforce (simple-salesforce), the support desk and the license service
-(httpx). Policy computations run as local activities (activities.policy)."""
+Salesforce (simple-salesforce), the support desk, the license service and
+the team-chat webhook (httpx). Policy computations run as local activities
+(activities.policy)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     starts even while a service (or the sandbox) is still coming up.
     """
     from activities.license_service import LicenseServiceActivities, LicenseServiceClient
+    from activities.notifications import NotificationActivities, NotificationClient
     from activities.salesforce import SalesforceActivities, SalesforceAdapter
     from activities.support_desk import SupportDeskActivities, SupportDeskClient
 
@@ -24,4 +26,5 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         *SalesforceActivities(SalesforceAdapter(settings.salesforce)).activities(),
         *SupportDeskActivities(SupportDeskClient(settings.support_desk)).activities(),
         *LicenseServiceActivities(LicenseServiceClient(settings.license_service)).activities(),
+        *NotificationActivities(NotificationClient(settings.notifications)).activities(),
     ]

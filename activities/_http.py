@@ -61,9 +61,12 @@ class HttpService:
         json: Any = None,
         headers: dict[str, str] | None = None,
         not_found: AdapterError | None = None,
+        label: str | None = None,
     ) -> tuple[httpx.Response, Any]:
         """Send one request; return the response and its JSON body, or raise
-        the adapter error its status means (`not_found` for a 404)."""
+        the adapter error its status means (`not_found` for a 404). `label`
+        names the request in error messages instead of `method path`, for a
+        path that is itself a secret (a chat webhook's)."""
         if not self.settings.url:
             raise NotConfigured(
                 f"the {self.service} is not configured: set "
@@ -71,7 +74,7 @@ class HttpService:
                 "or start the sandbox (`om sandbox`)",
                 service=self.service,
             )
-        what = f"{method} {path}"
+        what = label or f"{method} {path}"
         try:
             async with httpx.AsyncClient(
                 base_url=self.settings.url.rstrip("/"),

@@ -17,14 +17,17 @@ from domain.bookings import close_date_for
 from domain.calendar import calendar_for
 from domain.messages import (
     ActivityName,
+    BusinessTimeRequest,
     CloseDate,
     CloseDateRequest,
     ReviewClock,
     ReviewClockRequest,
+    ReviewPlanRequest,
 )
 from domain.models import Opportunity
 from domain.requirements import Finding, check_booking_requirements
 from domain.settings import Settings
+from domain.sla import ReviewPlan, plan_review_round
 
 
 class PolicyActivities:
@@ -33,10 +36,28 @@ class PolicyActivities:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    @activity.defn(name=ActivityName.PLAN_REVIEW_ROUND)
+    async def plan_review_round(self, request: ReviewPlanRequest) -> ReviewPlan:
+        """Who reviews a round, its SLA clock, checkpoints and cover windows."""
+        return plan_review_round(
+            request.region,
+            request.submitted_at,
+            request.urgent,
+            self.settings.calendar,
+            self.settings.cover_business_days,
+        )
+
+    @activity.defn(name=ActivityName.BUSINESS_TIME)
+    async def business_time(self, request: BusinessTimeRequest) -> float:
+        """Business seconds of `request.region` between two instants."""
+        calendar = calendar_for(request.region, self.settings.calendar)
+        return calendar.business_time_between(request.start, request.end).total_seconds()
+
     @activity.defn(name=ActivityName.REVIEW_CLOCK)
     async def review_clock(self, request: ReviewClockRequest) -> ReviewClock:
-        """Clock start (cutoff rule) and SLA deadline of a review round."""
-        calendar = calendar_for(request.region)
+        """Clock start and SLA deadline of a review round (workflows started
+        before the `review-plan` patch; newer ones use plan_review_round)."""
+        calendar = calendar_for(request.region, self.settings.calendar)
         return ReviewClock(
             clock_start=calendar.clock_start(request.submitted_at),
             sla_deadline=calendar.sla_deadline(request.submitted_at),
@@ -58,4 +79,10 @@ class PolicyActivities:
         return check_booking_requirements(opportunity, self.settings.booking)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.review_clock, self.close_date, self.booking_check]
+        return [
+            self.plan_review_round,
+            self.business_time,
+            self.review_clock,
+            self.close_date,
+            self.booking_check,
+        ]

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from domain.errors import NotSubmitted, OmError, Refused, UnknownOpportunity, UnknownUser
 from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
+from domain.queue import QueueItem
 from domain.reasons import UnknownReasonCode
 from domain.settings import RosterUser, Settings, load_settings
 from workers.approvals import Approvals
@@ -90,8 +91,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/queue", response_model=list[ApprovalStatus])
-    async def queue(_: User, ops: Ops, region: Region | None = None) -> list[ApprovalStatus]:
+    @app.get("/queue", response_model=list[QueueItem])
+    async def queue(_: User, ops: Ops, region: Region | None = None) -> list[QueueItem]:
         return await ops.queue(region)
 
     @app.get("/opportunities/{opportunity_id}", response_model=ApprovalStatus)

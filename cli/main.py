@@ -278,24 +278,27 @@ def queue(
         grid = Table(
             "opportunity",
             "stage",
-            "round",
             "region",
+            "queue",
             "urgent",
             "start",
             "amount",
-            "SLA deadline",
+            "SLA deadline (UTC)",
+            "flags",
             title=f"Queue{' ' + region.value if region else ''}",
         )
-        for s in items:
+        for item in items:
+            flags = [f for f, on in (("BREACHED", item.breached), ("cover", item.cover)) if on]
             grid.add_row(
-                s.opportunity_id,
-                s.stage,
-                str(s.round),
-                s.region.value,
-                "yes" if s.urgent else "",
-                str(s.quote_start_date or ""),
-                f"{s.amount:,.2f}",
-                s.sla_deadline.isoformat() if s.sla_deadline else "",
+                item.opportunity_id,
+                item.stage,
+                item.region.value,
+                item.queue_region.value,
+                "yes" if item.urgent else "",
+                str(item.quote_start_date or ""),
+                f"{item.amount:,.2f}",
+                item.sla_deadline.strftime("%Y-%m-%d %H:%M") if item.sla_deadline else "",
+                " ".join(flags),
             )
         console.print(grid)
 

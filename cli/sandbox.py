@@ -21,13 +21,23 @@ from rich.table import Table
 from domain.settings import load_settings
 
 sandbox_app = typer.Typer(
-    help="Local stand-ins for Salesforce, the support desk and the license service.",
+    help="Local stand-ins for Salesforce, the support desk, the license service and team chat.",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 OpportunityId = Annotated[str, typer.Argument(help="Salesforce opportunity id.")]
+# What `show` prints after the record's own fields, not as one of them.
+_ATTACHED = (
+    "OM_Submission__c",
+    "account",
+    "owner",
+    "license",
+    "chatter",
+    "tickets",
+    "notifications",
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -168,7 +178,8 @@ def info(as_json: JsonOpt = False) -> None:
 
 @sandbox_app.command()
 def show(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
-    """The CRM record as the sandbox holds it, with license, Chatter and tickets."""
+    """The CRM record as the sandbox holds it, with license, Chatter, tickets and
+    chat notifications."""
     record = _admin_call(_admin().opportunity, opportunity_id, unknown=opportunity_id)
     if as_json:
         _print_json(record)
@@ -178,7 +189,7 @@ def show(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for key, value in record.items():
-        if key not in ("OM_Submission__c", "account", "owner", "license", "chatter", "tickets"):
+        if key not in _ATTACHED:
             table.add_row(key, "" if value is None else escape(str(value)))
     account, owner, license_ = record["account"] or {}, record["owner"] or {}, record["license"]
     table.add_row(
@@ -208,3 +219,43 @@ def show(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
             markup=True,
             highlight=False,
         )
+    for message in record.get("notifications") or []:
+        _print_notification(console, message, with_opportunity=False)
+
+
+def _print_notification(
+    console: Console, message: dict[str, Any], *, with_opportunity: bool = True
+) -> None:
+    about = (
+        f" {message['opportunity_id']}" if with_opportunity and message["opportunity_id"] else ""
+    )
+    console.print(
+        f"[bold]Chat {escape(message['channel'])}[/bold]{escape(about)} "
+        f"{message['received_at']}: {escape(message['text'])}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@sandbox_app.command()
+def notifications(
+    channel: Annotated[
+        str | None, typer.Option(help="Only this channel, e.g. '#om-emea-queue'.")
+    ] = None,
+    opportunity: Annotated[
+        str | None, typer.Option(help="Only messages about this opportunity id.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Chat messages the workflow posted to the sandbox's webhook, oldest first."""
+    messages = _admin_call(_admin().notifications, opportunity, channel)
+    if as_json:
+        _print_json(messages)
+        return
+    if not messages:
+        typer.echo("no notifications")
+        return
+    console = Console()
+    for message in messages:
+        _print_notification(console, message)

@@ -43,6 +43,8 @@ class ReviewState:
     owner_email: str
     om_approver: str | None = None
     cover_regions: frozenset[Region] = frozenset()
+    """Regions besides the home region whose specialists may decide now
+    (handoff of an urgent round, end-of-period cover, a breached SLA)."""
 
 
 _PENDING_STAGE = {"om": Stage.OM_REVIEW, "finance": Stage.FINANCE_REVIEW}
@@ -73,11 +75,7 @@ def check_decision(decision: Decision, state: ReviewState) -> None:
         raise Forbidden(
             f"{actor.email} owns this opportunity: a rep may not approve or reject their own deal"
         )
-    if (
-        stage == "om"
-        and state.region not in actor.regions
-        and state.region not in state.cover_regions
-    ):
+    if stage == "om" and not ({state.region} | state.cover_regions).intersection(actor.regions):
         raise Forbidden(
             f"{actor.email} serves {', '.join(r.value for r in actor.regions) or 'no region'}; "
             f"this opportunity belongs to {state.region.value}"

@@ -36,7 +36,12 @@ Monday 28 December). Note that `country_holidays("GB")` without a
 subdivision has no Easter Monday or Summer bank holiday (those are
 England-and-Wales days); set ``holiday_subdivision="ENG"`` to include them.
 `country_holidays("US")` includes Columbus Day and Veterans Day; use
-``extra_working_days`` if the team works them.
+``extra_working_days`` if the team works them. The package only has rules up
+to a last year (2100 for US, GB and PH in holidays 0.109) and would silently
+answer "no holidays" after it, so a calendar refuses instants outside the
+years its holiday data covers instead of guessing. Holiday data also changes
+between package releases: a workflow must record the deadlines it computed
+rather than recompute them on replay.
 
 Arithmetic: every business day becomes one opening window, its local
 opening and closing times converted to UTC with zoneinfo on that very date

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from domain.models import DecisionAction, DecisionStage, HistoryEntry, Opportunity, Region
 from domain.requirements import Finding
-from domain.settings import Role
+from domain.settings import Channels, Role
 
 
 class ActivityName(StrEnum):
@@ -26,6 +26,9 @@ class ActivityName(StrEnum):
     REVIEW_CLOCK = "policy.review_clock"
     CLOSE_DATE = "policy.close_date"
     BOOKING_CHECK = "policy.booking_check"
+    PLAN_REVIEW_ROUND = "policy.plan_review_round"
+    BUSINESS_TIME = "policy.business_time"
+    NOTIFY = "notify.send"
 
 
 class CrmUpdate(BaseModel):
@@ -122,6 +125,7 @@ class ApprovalInput(BaseModel):
     submitted_at: datetime
     license_recheck_seconds: float = 86400.0
     auto_reject_on_findings: bool = False
+    channels: Channels = Field(default_factory=Channels)
 
 
 class ApprovalStatus(BaseModel):
@@ -143,6 +147,11 @@ class ApprovalStatus(BaseModel):
     license_delivery_date: date | None = None
     support_ticket_id: int | None = None
     finance_rejections: int = 0
+    queue_region: Region | None = Field(
+        default=None, description="The region whose queue holds the round (handoff may move it)"
+    )
+    breached: bool = False
+    rounds: list[RoundRecord] = Field(default_factory=list)
     pending_effects: int = Field(
         default=0, description="Side effects (CRM writes, Chatter posts) not yet carried out"
     )
@@ -177,3 +186,48 @@ class CloseDate(BaseModel):
     close_date: date
     rule: str
     explanation: str
+
+
+class Notification(BaseModel):
+    """A message to a team channel (Slack-compatible incoming webhook).
+    `idempotency_key` lets the receiver drop a retried duplicate."""
+
+    channel: str
+    text: str
+    idempotency_key: str
+    opportunity_id: str | None = None
+
+
+class ReviewPlanRequest(BaseModel):
+    region: Region
+    submitted_at: datetime
+    urgent: bool = False
+
+
+class BusinessTimeRequest(BaseModel):
+    region: Region
+    start: datetime
+    end: datetime
+
+
+class RoundRecord(BaseModel):
+    """One Order Management review round and its SLA figures (for KPIs)."""
+
+    round: int
+    opened_at: datetime
+    reason: str
+    home_region: Region
+    assigned_region: Region | None = None
+    handoff_reason: str | None = None
+    clock_start: datetime | None = None
+    sla_deadline: datetime | None = None
+    warnings: list[str] = Field(default_factory=list)
+    breached: bool = False
+    outcome: str | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    taken_because: str | None = Field(
+        default=None, description="Why someone outside the home region took it (cover, handoff)"
+    )
+    business_seconds_to_decision: float | None = None
+    sla_met: bool | None = None

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
 
+from domain.calendar import CalendarPolicy
 from domain.models import Region
 from domain.requirements import BookingPolicy
 
@@ -98,6 +99,18 @@ def _demo_roster() -> list[RosterUser]:
     return users
 
 
+def _channel_names(kind: str) -> dict[Region, str]:
+    return {r: f"#om-{r.value.lower()}-{kind}" for r in Region}
+
+
+class Channels(BaseModel):
+    """Team channels: SLA warnings go to a region's queue channel, breach
+    escalations to its managers' channel."""
+
+    queue: dict[Region, str] = Field(default_factory=lambda: _channel_names("queue"))
+    manager: dict[Region, str] = Field(default_factory=lambda: _channel_names("managers"))
+
+
 class SalesforceFields(BaseModel):
     """Where our facts live on a Salesforce Opportunity. A real org's custom
     field names differ from the sandbox's; change them here, not in code."""
@@ -156,10 +169,25 @@ class Settings(BaseSettings):
         description="Reject a round at once, with the pre-check's codes, when it has hard findings",
     )
     booking: BookingPolicy = Field(default_factory=BookingPolicy)
+    calendar: CalendarPolicy = Field(
+        default_factory=CalendarPolicy,
+        description="Per-region hours, time zone, holidays, cutoff and SLA length",
+    )
+    cover_business_days: int = Field(
+        default=2,
+        ge=0,
+        description="In the last N business days of a month or quarter any region may take "
+        "any queue (0: no cover)",
+    )
     roster: list[RosterUser] = Field(default_factory=_demo_roster)
 
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     support_desk: ServiceSettings = Field(default_factory=ServiceSettings)
+    notifications: ServiceSettings = Field(
+        default_factory=ServiceSettings,
+        description="Slack-compatible incoming webhook for queue and manager channels",
+    )
+    channels: Channels = Field(default_factory=Channels)
     license_service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @field_validator("license_recheck_interval", mode="before")
@@ -221,8 +249,21 @@ class Settings(BaseSettings):
                     "token": info.get("license_service_token"),
                 }
             )
+        chat = self.notifications
+        if not chat.url:
+            chat = chat.model_copy(
+                update={
+                    "url": info.get("notifications_url"),
+                    "token": info.get("notifications_token"),
+                }
+            )
         return self.model_copy(
-            update={"salesforce": sf, "support_desk": desk, "license_service": lic}
+            update={
+                "salesforce": sf,
+                "support_desk": desk,
+                "license_service": lic,
+                "notifications": chat,
+            }
         )
 
 

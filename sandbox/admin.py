@@ -6,7 +6,9 @@ server (plain HTTP, so the CLI needs no CA). Bearer token: the session_id.
     POST   /__sandbox/licenses/{id}/deliver      deliver by hand (Support)
     GET    /__sandbox/opportunities              records without OM_Submission__c
     GET    /__sandbox/opportunities/{id}         record + account, owner, license,
-                                                 chatter, tickets
+                                                 chatter, tickets, notifications
+    GET    /__sandbox/notifications[?opportunity_id=X&channel=C&limit=N]
+                                                 chat messages (sandbox.chat), newest last
     GET    /__sandbox/faults   POST (arm)   DELETE (clear)     see sandbox.faults
 """
 
@@ -47,6 +49,7 @@ def opportunity_view(store: Store, opportunity_id: str) -> dict[str, Any] | None
         "license": store.license(opportunity_id),
         "chatter": [item for _, item in store.query(feed)],
         "tickets": store.tickets(opportunity_id),
+        "notifications": store.notifications(opportunity_id=opportunity_id),
     }
 
 
@@ -109,6 +112,13 @@ def admin_router(state: SandboxState) -> APIRouter:
         if view is None:
             raise HTTPException(404, f"Unknown opportunity {opportunity_id}")
         return view
+
+    @router.get("/notifications")
+    def list_notifications(
+        opportunity_id: str | None = None, channel: str | None = None, limit: int = 1000
+    ) -> dict[str, Any]:
+        messages = store.notifications(opportunity_id, channel, limit)
+        return {"notifications": messages, "count": len(messages)}
 
     @router.get("/faults")
     def faults() -> dict[str, Any]:

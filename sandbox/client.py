@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -84,11 +85,21 @@ class SandboxAdminClient:
         return self._call("POST", f"/licenses/{opportunity_id}/deliver")
 
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
-        """The CRM record as stored, with account, owner, license, chatter and tickets."""
+        """The CRM record as stored, with account, owner, license, chatter,
+        tickets and chat notifications."""
         return self._call("GET", f"/opportunities/{opportunity_id}")
 
     def opportunities(self, limit: int = 1000) -> list[dict[str, Any]]:
         return self._call("GET", f"/opportunities?limit={limit}")["opportunities"]
+
+    def notifications(
+        self, opportunity_id: str | None = None, channel: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Chat messages the webhook stored, newest last (filters combine)."""
+        query = {"opportunity_id": opportunity_id, "channel": channel, "limit": limit}
+        # urlencode: channel names start with "#", which would end a bare URL's path.
+        params = urlencode({k: v for k, v in query.items() if v is not None})
+        return self._call("GET", f"/notifications?{params}")["notifications"]
 
     def set_faults(self, plan: dict[str, Any]) -> dict[str, Any]:
         """Arm faults, e.g. `{"salesforce": {"status": 503, "count": 3}}` (see sandbox.faults)."""

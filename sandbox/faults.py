@@ -6,11 +6,13 @@
     {"salesforce": {"status": 401, "error_code": "INVALID_SESSION_ID", "count": 1}}
     {"support_desk": {"status": 500, "count": 1, "after_create": true}}
     {"license": {"delay_seconds": 2.5, "count": 1}}
+    {"notifications": {"status": 503, "count": 1, "after_create": true}}
 
 `match` (optional) limits a fault to requests whose path and query contain
 that text, so a test can aim at its own opportunity while other traffic
-passes. `after_create` makes the support desk store the ticket and then
-answer the error, the case idempotency keys exist for. Faults live in
+passes. `after_create` makes the support desk store the ticket (the chat
+webhook, the message) and then answer the error, the case idempotency keys
+exist for. Faults live in
 memory: a restart clears them.
 """
 
@@ -23,7 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
-Service = Literal["salesforce", "support_desk", "license"]
+Service = Literal["salesforce", "support_desk", "license", "notifications"]
 
 # Salesforce answers errors with an errorCode; these are its usual ones.
 DEFAULT_ERROR_CODES = {
@@ -52,6 +54,7 @@ class FaultPlan(BaseModel):
     salesforce: Fault | None = None
     support_desk: Fault | None = None
     license: Fault | None = None
+    notifications: Fault | None = None
 
 
 class Faults:
@@ -63,7 +66,7 @@ class Faults:
 
     def arm(self, plan: FaultPlan) -> dict[str, Fault]:
         with self._lock:
-            for service in ("salesforce", "support_desk", "license"):
+            for service in FaultPlan.model_fields:
                 fault = getattr(plan, service)
                 if fault is not None:
                     self._armed[service] = fault.model_copy()

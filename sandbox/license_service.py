@@ -9,7 +9,8 @@ Delivery rule (contracts/README.md): an id listed in the seed's
 Opportunity's StageName becomes "Closed Won" (see `Store.update`); any other
 only after `POST /__sandbox/licenses/{id}/deliver` (`om sandbox
 deliver-license ID`). Auth: `Authorization: Bearer <license_service_token>`.
-The sandbox's admin API is served by this same server (see sandbox.admin).
+The sandbox's admin API (see sandbox.admin) and the team-chat webhook (see
+sandbox.chat) are served by this same server.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sandbox.admin import admin_router
+from sandbox.chat import chat_router
 from sandbox.faults import injected
 from sandbox.state import SandboxState, bearer
 
 
 def create_license_app(state: SandboxState) -> FastAPI:
-    """The ASGI app for the license service, with the admin API mounted."""
+    """The ASGI app for the license service, with the chat webhook and the
+    admin API mounted."""
     app = FastAPI(title="License service sandbox", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/licenses/{opportunity_id}")
@@ -45,5 +48,6 @@ def create_license_app(state: SandboxState) -> FastAPI:
             {k: status[k] for k in ("opportunity_id", "delivered", "delivered_at", "delivered_by")}
         )
 
+    app.include_router(chat_router(state))
     app.include_router(admin_router(state))
     return app

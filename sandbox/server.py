@@ -1,5 +1,6 @@
 """Run the three stand-ins (Salesforce over TLS, support desk, license
-service with the admin API) in background threads of one process.
+service with the chat webhook and the admin API) in background threads of
+one process.
 
 The same `Sandbox` serves a pytest fixture (ports 0: free ports picked by
 the OS) and the long-running `python -m sandbox` / `om sandbox` (ports
@@ -25,6 +26,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from sandbox.chat import WEBHOOK_PATH
 from sandbox.license_service import create_license_app
 from sandbox.salesforce import create_salesforce_app
 from sandbox.seed import load_demo_seed, parse_seed
@@ -50,6 +52,8 @@ class SandboxInfo(BaseModel):
     support_desk_token: str
     license_service_url: str
     license_service_token: str
+    notifications_url: str
+    notifications_token: str
     admin_url: str
     home: Path
 
@@ -131,9 +135,11 @@ def _bind(host: str, port: int, what: str) -> socket.socket:
 
 
 class Sandbox:
-    """Local Salesforce, support desk and license service, state under `home`.
+    """Local Salesforce, support desk, license service and chat webhook, state
+    under `home`.
 
-    The admin API (`/__sandbox/...`) is served by the license service's server.
+    The admin API (`/__sandbox/...`) and the chat webhook (`/chat/webhook`)
+    are served by the license service's server.
     """
 
     def __init__(
@@ -179,6 +185,9 @@ class Sandbox:
             license_service_token=store.meta(
                 "license_service_token", lambda: "lic-" + secrets.token_urlsafe(24)
             ),
+            notifications_token=store.meta(
+                "notifications_token", lambda: "chat-" + secrets.token_urlsafe(24)
+            ),
         )
         sockets: list[socket.socket] = []
         try:
@@ -217,6 +226,8 @@ class Sandbox:
             support_desk_token=state.support_desk_token,
             license_service_url=license_url,
             license_service_token=state.license_service_token,
+            notifications_url=f"{license_url}{WEBHOOK_PATH}",
+            notifications_token=state.notifications_token,
             admin_url=f"{license_url}/__sandbox",
             home=self.home,
         )

@@ -14,6 +14,7 @@ class SandboxState:
     session_id: str
     support_desk_token: str
     license_service_token: str
+    notifications_token: str
     faults: Faults = field(default_factory=Faults)
 
 

@@ -37,7 +37,20 @@ CREATE TABLE IF NOT EXISTS tickets (
     id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT UNIQUE, fingerprint TEXT,
     external_id TEXT, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS tickets_external_id ON tickets (external_id);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT UNIQUE, channel TEXT NOT NULL,
+    text TEXT NOT NULL, opportunity_id TEXT, received_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS notifications_opportunity ON notifications (opportunity_id);
 """
+
+_NOTIFICATION_COLUMNS = (
+    "id",
+    "channel",
+    "text",
+    "opportunity_id",
+    "idempotency_key",
+    "received_at",
+)
 
 Clock = Callable[[], datetime]
 
@@ -352,3 +365,50 @@ class Store:
                     (external_id, limit),
                 ).fetchall()
         return [json.loads(row[0]) for row in rows]
+
+    # -- chat notifications ----------------------------------------------
+
+    def add_notification(
+        self, channel: str, text: str, opportunity_id: str | None, idempotency_key: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Store a chat message, or return the one stored earlier under the same
+        key (second value True) and store nothing: a retried post whose answer
+        was lost must not show twice. Unlike tickets, a repeated key is never
+        refused, whatever the body: a webhook only answers "ok"."""
+        columns = ", ".join(_NOTIFICATION_COLUMNS)
+        with self._tx() as db:
+            if idempotency_key:
+                row = db.execute(
+                    f"SELECT {columns} FROM notifications WHERE idempotency_key = ?",
+                    (idempotency_key,),
+                ).fetchone()
+                if row:
+                    return dict(zip(_NOTIFICATION_COLUMNS, row, strict=True)), True
+            cursor = db.execute(
+                "INSERT INTO notifications "
+                "(idempotency_key, channel, text, opportunity_id, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (idempotency_key, channel, text, opportunity_id, iso(self.clock())),
+            )
+            row = db.execute(
+                f"SELECT {columns} FROM notifications WHERE id = ?", (cursor.lastrowid,)
+            ).fetchone()
+            return dict(zip(_NOTIFICATION_COLUMNS, row, strict=True)), False
+
+    def notifications(
+        self, opportunity_id: str | None = None, channel: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """The latest `limit` messages matching the filters, newest last (chat order)."""
+        sql = f"SELECT {', '.join(_NOTIFICATION_COLUMNS)} FROM notifications WHERE 1 = 1"
+        params: list[Any] = []
+        if opportunity_id is not None:
+            sql += " AND opportunity_id = ?"
+            params.append(opportunity_id)
+        if channel is not None:
+            sql += " AND channel = ?"
+            params.append(channel)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [dict(zip(_NOTIFICATION_COLUMNS, row, strict=True)) for row in reversed(rows)]

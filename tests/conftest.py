@@ -18,6 +18,8 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from workers.search_attributes import ensure_search_attributes
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -38,6 +40,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=venv_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
+    await ensure_search_attributes(env.client)
     yield env
     await env.shutdown()
 

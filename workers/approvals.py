@@ -7,7 +7,6 @@ into `domain.errors` happen in one place.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from temporalio.client import (
@@ -30,9 +29,10 @@ from domain.messages import (
     RepAction,
 )
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
-from domain.queue import order_queue
+from domain.queue import QueueItem, order_queue, start_date_of
 from domain.settings import Settings
 from workers.client import workflow_id_for
+from workflows import search_attributes as sa
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
 WORKFLOW_TYPE = "OpportunityApprovalWorkflow"
@@ -83,6 +83,7 @@ class Approvals:
                     submitted_at=submitted,
                     license_recheck_seconds=self.settings.license_recheck_interval.total_seconds(),
                     auto_reject_on_findings=self.settings.auto_reject_on_findings,
+                    channels=self.settings.channels,
                 ),
                 id=workflow_id,
                 task_queue=self.settings.task_queue,
@@ -120,25 +121,41 @@ class Approvals:
                 raise NotSubmitted(opportunity_id) from exc
             raise
 
-    async def queue(self, region: Region | None = None) -> list[ApprovalStatus]:
-        """Open reviews in priority order, optionally for one region."""
-        ids = [
-            wf.id
-            async for wf in self.client.list_workflows(
-                f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running'"
-            )
-        ]
-        statuses = await asyncio.gather(
-            *(
-                self.client.get_workflow_handle(i).query(OpportunityApprovalWorkflow.status)
-                for i in ids
-            ),
-            return_exceptions=True,
+    async def queue(self, region: Region | None = None) -> list[QueueItem]:
+        """Open reviews in priority order, from search attributes alone.
+
+        For a region: its own queue (including work handed off to it) plus
+        breached reviews of other regions, which any region may take (flagged
+        `cover`).
+        """
+        query = (
+            f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running' "
+            "AND OmStage IN ('om_review', 'finance_review')"
         )
-        found = [s for s in statuses if isinstance(s, ApprovalStatus)]
         if region is not None:
-            found = [s for s in found if s.region == region]
-        return order_queue(found)
+            query += f" AND (OmQueueRegion = '{region.value}' OR OmBreached = true)"
+        items = []
+        async for execution in self.client.list_workflows(query):
+            attrs = execution.typed_search_attributes
+            queue_region = Region(attrs.get(sa.OM_QUEUE_REGION) or attrs.get(sa.OM_REGION))
+            priority = attrs.get(sa.OM_PRIORITY) or ""
+            items.append(
+                QueueItem(
+                    opportunity_id=execution.id.removeprefix("opportunity-"),
+                    stage=attrs.get(sa.OM_STAGE) or "",
+                    region=Region(attrs.get(sa.OM_REGION)),
+                    queue_region=queue_region,
+                    urgent=bool(attrs.get(sa.OM_URGENT)),
+                    amount=attrs.get(sa.OM_AMOUNT) or 0.0,
+                    quote_start_date=start_date_of(priority),
+                    sla_deadline=attrs.get(sa.OM_SLA_DEADLINE),
+                    breached=bool(attrs.get(sa.OM_BREACHED)),
+                    assignee=attrs.get(sa.OM_ASSIGNEE) or None,
+                    priority=priority,
+                    cover=region is not None and queue_region != region,
+                )
+            )
+        return order_queue(items)
 
     # ---- act ----------------------------------------------------------------
 

@@ -132,9 +132,11 @@ async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: 
     from workers.approvals import Approvals
     from workers.client import connect
     from workers.intake import submit_all
+    from workers.search_attributes import ensure_search_attributes
     from workers.worker import build_worker
 
     client = await connect(settings)
+    await ensure_search_attributes(client)
     worker = build_worker(client, settings)
     server = uvicorn.Server(
         uvicorn.Config(

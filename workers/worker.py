@@ -38,7 +38,9 @@ def build_worker(
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
     """Run a worker until cancelled (`om worker`)."""
     from workers.client import connect
+    from workers.search_attributes import ensure_search_attributes
 
     settings = settings or load_settings()
     client = client or await connect(settings)
+    await ensure_search_attributes(client)
     await build_worker(client, settings).run()

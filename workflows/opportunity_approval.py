@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         ApprovalInput,
         ApprovalStatus,
+        BusinessTimeRequest,
         ChatterPost,
         CloseDate,
         CloseDateRequest,
@@ -40,17 +41,28 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         DecisionReceipt,
         LicenseStatus,
+        Notification,
         RepAction,
         ReviewClock,
         ReviewClockRequest,
+        ReviewPlanRequest,
+        RoundRecord,
         SolveTicket,
         Ticket,
         TicketRequest,
     )
-    from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Stage
+    from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Region, Stage
+    from domain.queue import priority_token
     from domain.reasons import REASON_MESSAGES, parse_reason_codes
     from domain.requirements import Finding
     from domain.settings import Role
+    from domain.sla import ReviewPlan, SlaCheckpoint
+    from workflows import search_attributes as sa
+
+# Patch id of the SLA plan, checkpoints, handoff/cover and search attributes
+# (issue 3). Histories recorded before it replay the earlier behaviour.
+REVIEW_PLAN_PATCH = "review-plan-v1"
+_CHECKPOINT_WORDS = {"warn_50": "50%", "warn_75": "75%", "breach": "100%"}
 
 # CRM values written at each transition (Salesforce picklist values).
 CRM_SUBMITTED = {"stage": "7-Closing", "approval_status": "In Progress", "locked": True}
@@ -94,6 +106,12 @@ class OpportunityApprovalWorkflow:
         self._ticket_id: int | None = None
         self._finance_rejections = 0
         self._history: list[HistoryEntry] = []
+        self._v2 = False
+        self._plan: ReviewPlan | None = None
+        self._rounds: list[RoundRecord] = []
+        self._fired: set[str] = set()
+        self._breached = False
+        self._channels = inp.channels
 
     # ---- the cycle -------------------------------------------------------
     #
@@ -104,13 +122,18 @@ class OpportunityApprovalWorkflow:
 
     @workflow.run
     async def run(self, inp: ApprovalInput) -> ApprovalStatus:
+        self._v2 = workflow.patched(REVIEW_PLAN_PATCH)
         self._note("intake", "submitted", f"{self._opp.name} ({self._opp.account.region.value})")
         await self._crm(**CRM_SUBMITTED)
         self._begin_round("submitted for approval")
         while self._effects or self._stage not in TERMINAL_STAGES:
-            await workflow.wait_condition(
-                lambda: bool(self._effects) or self._stage in _AUTOMATIC_STAGES
-            )
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._effects) or self._stage in _AUTOMATIC_STAGES,
+                    timeout=self._until_next_checkpoint(),
+                )
+            except TimeoutError:
+                continue  # an SLA checkpoint is due: the next pass fires it
             if self._effects:
                 effect, payload = self._effects[0]
                 await effect(payload)
@@ -129,11 +152,137 @@ class OpportunityApprovalWorkflow:
                 await self._license_ticket()
         return self.status()
 
+    # ---- the SLA of an Order Management review round ------------------------
+
+    def _until_next_checkpoint(self) -> timedelta | None:
+        """Fire the SLA checkpoints that are due; the wait until the next one.
+
+        Only while Order Management review is pending: a decision, recall or
+        a new round wakes the loop, which cancels the pending timer.
+        """
+        plan = self._plan
+        if plan is None or self._stage != Stage.OM_REVIEW or self._effects:
+            return None
+        now = workflow.now()
+        pending = [c for c in plan.checkpoints if c.kind not in self._fired]
+        due = [c for c in pending if c.at <= now]
+        if due:
+            # Only the furthest one is announced: a round planned after its
+            # deadline (a late resume) escalates once instead of three times.
+            self._fired.update(c.kind for c in due)
+            self._fire_checkpoint(due[-1])
+            return None
+        return pending[0].at - now if pending else None
+
+    def _fire_checkpoint(self, checkpoint: SlaCheckpoint) -> None:
+        plan = self._plan
+        assert plan is not None
+        record = self._rounds[-1]
+        deadline = plan.sla_deadline.isoformat()
+        queue_region = plan.assigned_region
+        key = f"round-{self._round}-{checkpoint.kind}"
+        if checkpoint.kind != "breach":
+            record.warnings.append(checkpoint.kind)
+            used = _CHECKPOINT_WORDS[checkpoint.kind]
+            self._note("workflow", "sla_warning", f"{used} of the SLA used; deadline {deadline}")
+            self._notify(
+                self._channels.queue[queue_region],
+                f"{self._opp.id} ({self._opp.name}): {used} of the review SLA used, "
+                f"deadline {deadline}.",
+                key,
+            )
+            return
+        self._breached = record.breached = True
+        self._note(
+            "workflow",
+            "sla_breached",
+            f"deadline {deadline} passed without a decision; escalated to the "
+            f"{queue_region.value} manager and offered to every region",
+        )
+        self._notify(
+            self._channels.manager[queue_region],
+            f"SLA breached: {self._opp.id} ({self._opp.name}) has no Order Management "
+            f"decision; the deadline was {deadline}.",
+            key,
+        )
+        for region in Region:
+            if region != queue_region:
+                self._notify(
+                    self._channels.queue[region],
+                    f"Breached {queue_region.value} review {self._opp.id} ({self._opp.name}) "
+                    "may be taken by any region.",
+                    f"{key}-{region.value}",
+                )
+        self._publish()
+
+    def _notify(self, channel: str, text: str, key: str) -> None:
+        self._effects.append(
+            (
+                self._send,
+                Notification(
+                    channel=channel,
+                    text=text,
+                    idempotency_key=f"{workflow.info().workflow_id}-{key}",
+                    opportunity_id=self._opp.id,
+                ),
+            )
+        )
+
+    async def _send(self, notification: Notification) -> None:
+        await workflow.execute_activity(
+            ActivityName.NOTIFY,
+            notification,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+
+    def _publish(self) -> None:
+        """Search attributes for queues and the Temporal UI (patched workflows)."""
+        if not self._v2:
+            return
+        plan = self._plan
+        updates = [
+            sa.OM_STAGE.value_set(self._stage.value),
+            sa.OM_REGION.value_set(self._opp.account.region.value),
+            sa.OM_QUEUE_REGION.value_set(
+                (plan.assigned_region if plan else self._opp.account.region).value
+            ),
+            sa.OM_PRIORITY.value_set(
+                priority_token(
+                    self._opp.urgent,
+                    self._opp.quote.start_date,
+                    self._opp.amount,
+                    self._round_started_at,
+                )
+            ),
+            sa.OM_BREACHED.value_set(self._breached),
+            sa.OM_URGENT.value_set(self._opp.urgent),
+            sa.OM_AMOUNT.value_set(float(self._opp.amount)),
+            sa.OM_ASSIGNEE.value_set(self._om_approver or ""),
+        ]
+        if plan is not None:
+            updates.append(sa.OM_SLA_DEADLINE.value_set(plan.sla_deadline))
+        workflow.upsert_search_attributes(updates)
+
     def _begin_round(self, why: str) -> None:
         self._round += 1
-        self._round_started_at = workflow.now()
+        # The first round's clock starts at submission (intake time); later
+        # rounds when they begin.
+        first = self._round == 1 and self._v2
+        self._round_started_at = self._submitted_at if first else workflow.now()
         self._clock = None
+        self._plan = None
+        self._fired = set()
+        self._breached = False
         self._om_approver = None
+        self._rounds.append(
+            RoundRecord(
+                round=self._round,
+                opened_at=self._round_started_at,
+                reason=why,
+                home_region=self._opp.account.region,
+            )
+        )
         self._enter(Stage.OM_REVIEW, "workflow", f"round {self._round}: {why}")
         self._findings = []
         self._effects.append((self._open_round, (self._round, self._round_started_at)))
@@ -141,12 +290,26 @@ class OpportunityApprovalWorkflow:
     async def _open_round(self, args: tuple[int, datetime]) -> None:
         """Record the round's SLA clock and pre-check findings in history."""
         round_, started_at = args
-        clock = await workflow.execute_local_activity(
-            ActivityName.REVIEW_CLOCK,
-            ReviewClockRequest(region=self._opp.account.region, submitted_at=started_at),
-            result_type=ReviewClock,
-            start_to_close_timeout=timedelta(seconds=10),
-        )
+        plan: ReviewPlan | None = None
+        if self._v2:
+            plan = await workflow.execute_local_activity(
+                ActivityName.PLAN_REVIEW_ROUND,
+                ReviewPlanRequest(
+                    region=self._opp.account.region,
+                    submitted_at=started_at,
+                    urgent=self._opp.urgent,
+                ),
+                result_type=ReviewPlan,
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+            clock = ReviewClock(clock_start=plan.clock_start, sla_deadline=plan.sla_deadline)
+        else:
+            clock = await workflow.execute_local_activity(
+                ActivityName.REVIEW_CLOCK,
+                ReviewClockRequest(region=self._opp.account.region, submitted_at=started_at),
+                result_type=ReviewClock,
+                start_to_close_timeout=timedelta(seconds=10),
+            )
         findings = await workflow.execute_local_activity(
             ActivityName.BOOKING_CHECK,
             self._opp,
@@ -164,9 +327,21 @@ class OpportunityApprovalWorkflow:
             "booking_check",
             "; ".join(f"{f.code} ({f.field})" for f in findings) or "no findings",
         )
+        if plan is not None and plan.handoff_reason:
+            self._note(
+                "workflow",
+                "handoff",
+                f"round {round_} offered to {plan.assigned_region.value}: {plan.handoff_reason}",
+            )
         if round_ != self._round:
             return  # a newer round began meanwhile; it records its own
-        self._clock, self._findings = clock, findings
+        self._clock, self._findings, self._plan = clock, findings, plan
+        record = self._rounds[-1]
+        record.clock_start, record.sla_deadline = clock.clock_start, clock.sla_deadline
+        if plan is not None:
+            record.assigned_region = plan.assigned_region
+            record.handoff_reason = plan.handoff_reason
+        self._publish()
         hard = [f.code for f in findings if f.severity == "hard"]
         if self._auto_reject and hard and self._stage == Stage.OM_REVIEW:
             self._apply_decision(
@@ -189,16 +364,21 @@ class OpportunityApprovalWorkflow:
 
     def _apply_decision(self, decision: Decision) -> None:
         who = decision.actor.email
+        if decision.stage == "om":
+            taken = self._close_om_round(decision)
+            suffix = f" ({taken})" if taken else ""
         if decision.stage == "om" and decision.action == "approve":
             self._om_approver = who
             self._enter(
                 Stage.FINANCE_REVIEW,
                 who,
-                "Order Management approved" + (f": {decision.comment}" if decision.comment else ""),
+                "Order Management approved"
+                + (f": {decision.comment}" if decision.comment else "")
+                + suffix,
             )
         elif decision.stage == "om":
             codes = ", ".join(c.value for c in parse_reason_codes(decision.reasons))
-            self._enter(Stage.REJECTED, who, f"rejected [{codes}]: {decision.comment}")
+            self._enter(Stage.REJECTED, who, f"rejected [{codes}]: {decision.comment}{suffix}")
             self._effects.append((self._after_om_reject, decision))
         elif decision.action == "approve":
             self._enter(
@@ -220,9 +400,66 @@ class OpportunityApprovalWorkflow:
             self._effects.append((self._after_finance_reject, (decision, om_approver)))
             self._begin_round(f"Billing rejected round {self._round}")
 
+    def _close_om_round(self, decision: Decision) -> str | None:
+        """Record who decided the round, and why when outside the home region;
+        measure the business time it took (patched workflows)."""
+        record = self._rounds[-1]
+        record.outcome = "approved" if decision.action == "approve" else "rejected"
+        record.decided_at = workflow.now()
+        record.decided_by = decision.actor.email
+        if self._opp.account.region not in decision.actor.regions:
+            record.taken_because = self._cover_reason() or "cover"
+        if self._v2 and record.clock_start is not None:
+            self._effects.append((self._measure_round, record))
+        return (
+            f"taken by {decision.actor.email} "
+            f"({'/'.join(r.value for r in decision.actor.regions)}): {record.taken_because}"
+            if record.taken_because
+            else None
+        )
+
+    async def _measure_round(self, record: RoundRecord) -> None:
+        assert record.clock_start is not None and record.decided_at is not None
+        seconds = await workflow.execute_local_activity(
+            ActivityName.BUSINESS_TIME,
+            BusinessTimeRequest(
+                region=record.assigned_region or record.home_region,
+                start=record.clock_start,
+                end=max(record.clock_start, record.decided_at),
+            ),
+            result_type=float,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        record.business_seconds_to_decision = seconds
+        record.sla_met = (
+            record.sla_deadline is not None and record.decided_at <= record.sla_deadline
+        )
+        self._note(
+            "workflow",
+            "sla_result",
+            f"round {record.round}: decided after {seconds / 3600:.2f} business hours; SLA "
+            + ("met" if record.sla_met else "missed"),
+        )
+
+    def _cover_reason(self) -> str | None:
+        """Why a specialist outside the home region may decide now, or None."""
+        plan = self._plan
+        if plan is None:
+            return None
+        if self._breached:
+            return "SLA breached: escalated to every region"
+        reason = plan.cover_reason(workflow.now())
+        if reason:
+            return reason
+        if plan.assigned_region != plan.home_region:
+            return f"handoff to {plan.assigned_region.value} ({plan.handoff_reason})"
+        return None
+
     def _apply_rep_action(self, action: str, rep: RepAction) -> None:
         who = rep.actor.email
         if action == "recall":
+            if self._stage == Stage.OM_REVIEW:
+                self._rounds[-1].outcome = "recalled"
             self._enter(Stage.RECALLED, who, rep.comment or "recalled by the rep")
             self._effects.append((self._crm_effect, CRM_RECALLED))
         elif action == "close_lost":
@@ -410,18 +647,28 @@ class OpportunityApprovalWorkflow:
             finance_rejections=self._finance_rejections,
             findings=list(self._findings),
             pending_effects=len(self._effects),
+            queue_region=self._plan.assigned_region if self._plan else self._opp.account.region,
+            breached=self._breached,
+            rounds=[r.model_copy() for r in self._rounds],
             history=list(self._history),
         )
 
     # ---- helpers --------------------------------------------------------------
 
     def _review_state(self) -> ReviewState:
+        plan = self._plan
+        cover: frozenset[Region] = frozenset()
+        if plan is not None and (self._breached or plan.cover_reason(workflow.now())):
+            cover = frozenset(Region)
+        elif plan is not None:
+            cover = frozenset({plan.assigned_region})
         return ReviewState(
             stage=self._stage,
             round=self._round,
             region=self._opp.account.region,
             owner_email=self._opp.owner.email,
             om_approver=self._om_approver,
+            cover_regions=cover,
         )
 
     @staticmethod
@@ -453,6 +700,7 @@ class OpportunityApprovalWorkflow:
     def _enter(self, stage: Stage, actor: str, detail: str) -> None:
         self._stage = stage
         self._note(actor, stage.value, detail)
+        self._publish()
 
     async def _crm(self, **fields: object) -> None:
         await workflow.execute_activity(

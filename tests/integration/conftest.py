@@ -1,6 +1,6 @@
 """Integration fixtures: a real sandbox (Salesforce REST over TLS, support
-desk, license service) on free ports, seeded with the demo data, and the
-settings that point the real adapters at it.
+desk, license service, chat webhook) on free ports, seeded with the demo
+data, and the settings that point the real adapters at it.
 
 Tests that change records should seed their own opportunity
 (`seed_opportunity`) so the demo data stays as seeded for everyone else.
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from activities.license_service import LicenseServiceClient
+from activities.notifications import NotificationClient
 from activities.salesforce import SalesforceAdapter
 from activities.support_desk import SupportDeskClient
 from domain.settings import SalesforceSettings, ServiceSettings, Settings, load_settings
@@ -51,6 +52,9 @@ def om_settings(sandbox: SandboxInfo) -> Settings:
         ),
         license_service=ServiceSettings(
             url=sandbox.license_service_url, token=sandbox.license_service_token
+        ),
+        notifications=ServiceSettings(
+            url=sandbox.notifications_url, token=sandbox.notifications_token
         ),
     )
 
@@ -98,6 +102,11 @@ def support_desk_client(om_settings: Settings) -> SupportDeskClient:
 @pytest.fixture
 def license_client(om_settings: Settings) -> LicenseServiceClient:
     return LicenseServiceClient(om_settings.license_service)
+
+
+@pytest.fixture
+def notification_client(om_settings: Settings) -> NotificationClient:
+    return NotificationClient(om_settings.notifications)
 
 
 @pytest.fixture

@@ -403,6 +403,7 @@ def test_build_activities_registers_every_external_activity(om_settings):
         ActivityName.CHECK_LICENSE,
         ActivityName.CREATE_TICKET,
         ActivityName.SOLVE_TICKET,
+        ActivityName.NOTIFY,
     }
 
 

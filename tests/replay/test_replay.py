@@ -2,7 +2,9 @@
 
 A change to a workflow that would break running workflows fails here before
 it ships. A deliberate change goes behind `workflow.patched`, so both the old
-histories and new ones replay. Regenerate with `make record-histories`.
+histories and new ones replay: histories of earlier versions are kept in
+subfolders named after the patch that followed them (e.g.
+`before-review-plan/`); `make record-histories` regenerates the top folder.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from temporalio.worker import Replayer
 
 from workflows import ALL_WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parents[1] / "histories").rglob("*.json"))
 
 
 def _workflow_id(history_json: str) -> str:
@@ -30,7 +32,7 @@ def test_histories_were_recorded():
     assert len(HISTORIES) >= 10, "run `make record-histories`"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize("path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES])
 async def test_recorded_history_replays_on_current_code(path: Path):
     text = path.read_text()
     history = WorkflowHistory.from_json(_workflow_id(text), text)

@@ -36,13 +36,18 @@ class Harness:
     def __init__(self, env: WorkflowEnvironment, fakes: FakeSystems) -> None:
         self.env = env
         self.fakes = fakes
-        self.settings = Settings(task_queue=f"test-{uuid.uuid4()}")
+        # No end-of-month cover by default, so who may decide does not depend
+        # on the day the tests run; cover tests turn it on.
+        self.settings = Settings(task_queue=f"test-{uuid.uuid4()}", cover_business_days=0)
         self.approvals = Approvals(env.client, self.settings)
         self.started: list[str] = []
 
-    async def submit(self, payload: dict[str, Any]) -> Opportunity:
+    async def submit(
+        self, payload: dict[str, Any], submitted_at: datetime | None = None
+    ) -> Opportunity:
+        """Submit now (the test server's clock is the real one) unless told."""
         opportunity = Opportunity.model_validate(payload)
-        workflow_id, started = await self.approvals.submit(opportunity, SUBMITTED)
+        workflow_id, started = await self.approvals.submit(opportunity, submitted_at)
         assert started and workflow_id == f"opportunity-{opportunity.id}"
         self.started.append(workflow_id)
         await wait_stage(self, opportunity.id, "om_review")

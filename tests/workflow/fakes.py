@@ -14,6 +14,7 @@ from domain.messages import (
     ChatterPost,
     CrmUpdate,
     LicenseStatus,
+    Notification,
     SolveTicket,
     Ticket,
     TicketRequest,
@@ -26,6 +27,7 @@ class FakeSystems:
     chatter: list[ChatterPost] = field(default_factory=list)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     solved: list[SolveTicket] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
     license_checks: int = 0
     deliver_after_checks: int | None = 0
     """None: never delivered; 0: delivered at once; n: delivered from check n+1."""
@@ -69,4 +71,16 @@ class FakeSystems:
         async def solve_ticket(request: SolveTicket) -> None:
             self.solved.append(request)
 
-        return [update_opportunity, post_chatter, check_delivery, create_ticket, solve_ticket]
+        @activity.defn(name=ActivityName.NOTIFY)
+        async def notify(notification: Notification) -> None:
+            if all(n.idempotency_key != notification.idempotency_key for n in self.notifications):
+                self.notifications.append(notification)
+
+        return [
+            update_opportunity,
+            post_chatter,
+            check_delivery,
+            create_ticket,
+            solve_ticket,
+            notify,
+        ]
