@@ -13,10 +13,11 @@ from typing import Any
 
 from temporalio import activity
 
-from domain.bookings import close_date_for
+from domain.bookings import billing_review_due, close_date_for
 from domain.calendar import calendar_for
 from domain.messages import (
     ActivityName,
+    BookingCheckRequest,
     BusinessTimeRequest,
     CloseDate,
     CloseDateRequest,
@@ -24,7 +25,6 @@ from domain.messages import (
     ReviewClockRequest,
     ReviewPlanRequest,
 )
-from domain.models import Opportunity
 from domain.requirements import Finding, check_booking_requirements
 from domain.settings import Settings
 from domain.sla import ReviewPlan, plan_review_round
@@ -39,13 +39,20 @@ class PolicyActivities:
     @activity.defn(name=ActivityName.PLAN_REVIEW_ROUND)
     async def plan_review_round(self, request: ReviewPlanRequest) -> ReviewPlan:
         """Who reviews a round, its SLA clock, checkpoints and cover windows."""
-        return plan_review_round(
+        plan = plan_review_round(
             request.region,
             request.submitted_at,
             request.urgent,
             self.settings.calendar,
             self.settings.cover_business_days,
         )
+        if request.opportunity is not None:
+            plan.billing_review_due = billing_review_due(
+                request.opportunity,
+                request.first_submitted_at or request.submitted_at,
+                self.settings.booking,
+            )
+        return plan
 
     @activity.defn(name=ActivityName.BUSINESS_TIME)
     async def business_time(self, request: BusinessTimeRequest) -> float:
@@ -74,9 +81,16 @@ class PolicyActivities:
         )
 
     @activity.defn(name=ActivityName.BOOKING_CHECK)
-    async def booking_check(self, opportunity: Opportunity) -> list[Finding]:
-        """The booking-requirements pre-check of a review round."""
-        return check_booking_requirements(opportunity, self.settings.booking)
+    async def booking_check(self, request: BookingCheckRequest) -> list[Finding]:
+        """The booking-requirements pre-check of a review round, plus the
+        bookings-policy questions a specialist must acknowledge (a start date
+        long past, for instance): judgment, not a silent decision."""
+        policy = self.settings.booking
+        findings = check_booking_requirements(request.opportunity, policy)
+        judgment = close_date_for(
+            request.opportunity, request.submitted_at, request.submitted_at, policy
+        ).findings
+        return findings + [f for f in judgment if f.severity == "acknowledge"]
 
     def all(self) -> list[Callable[..., Any]]:
         return [

@@ -32,6 +32,9 @@ class DecisionBody(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     comment: str = ""
     round: int | None = None
+    acknowledged: list[str] = Field(
+        default_factory=list, description="Judgment findings the specialist checked"
+    )
 
 
 class RepBody(BaseModel):
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             body.reasons,
             body.comment,
             body.round,
+            body.acknowledged,
         )
 
     @app.post("/opportunities/{opportunity_id}/resubmit", response_model=DecisionReceipt)

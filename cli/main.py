@@ -166,16 +166,18 @@ def _decide(
     reasons: list[str],
     comment: str,
     as_json: bool,
+    acknowledged: list[str] | None = None,
 ) -> None:
     async def work():  # type: ignore[no-untyped-def]
         approvals = await _approvals()
         return await approvals.decide(
             opportunity_id,
             user,
-            stage,
+            stage,  # type: ignore[arg-type]
             action,  # type: ignore[arg-type]
             reasons,
             comment,
+            acknowledged=acknowledged,
         )
 
     receipt = run_async(work)
@@ -184,10 +186,17 @@ def _decide(
 
 @app.command()
 def approve(
-    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    acknowledge: Annotated[
+        list[str] | None,
+        typer.Option("--acknowledge", help="Code of a judgment finding you checked (repeat)."),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Order Management approves the pending review round."""
-    _decide(opportunity_id, user, "om", "approve", [], comment, as_json)
+    _decide(opportunity_id, user, "om", "approve", [], comment, as_json, acknowledge or [])
 
 
 @app.command()

@@ -9,6 +9,7 @@ workflow checks again because it alone knows the current round and stage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.messages import Actor, Decision
 from domain.models import Region, Stage
@@ -45,6 +46,10 @@ class ReviewState:
     cover_regions: frozenset[Region] = frozenset()
     """Regions besides the home region whose specialists may decide now
     (handoff of an urgent round, end-of-period cover, a breached SLA)."""
+    needs_acknowledgement: frozenset[str] = frozenset()
+    """Codes of the round's judgment findings an OM approval must acknowledge."""
+    billing_review_due: datetime | None = None
+    now: datetime | None = None
 
 
 _PENDING_STAGE = {"om": Stage.OM_REVIEW, "finance": Stage.FINANCE_REVIEW}
@@ -93,6 +98,24 @@ def check_decision(decision: Decision, state: ReviewState) -> None:
         raise Forbidden(
             f"{actor.email} approved this round for Order Management: one person "
             "may not approve at both stages"
+        )
+    if stage == "om" and decision.action == "approve":
+        missing = sorted(state.needs_acknowledgement - set(decision.acknowledged))
+        if missing:
+            raise InvalidDecision(
+                "approval needs the specialist's judgment on "
+                + ", ".join(missing)
+                + ": check it, then acknowledge it (om approve --acknowledge CODE)"
+            )
+    if (
+        stage == "finance"
+        and state.billing_review_due is not None
+        and state.now is not None
+        and state.now < state.billing_review_due
+    ):
+        raise Conflict(
+            "Billing reviews this opportunity from "
+            f"{state.billing_review_due.isoformat()} (15 days before the quote start date)"
         )
     if decision.action == "reject":
         if stage == "om" and not decision.reasons:

@@ -128,11 +128,14 @@ class RegionHours(BaseModel):
         description="ISO country code for `holidays.country_holidays`; None for no public holidays",
     )
     holiday_subdivision: str | None = Field(
-        default=None, description="Optional subdivision, e.g. 'ENG' for England and Wales")
+        default=None, description="Optional subdivision, e.g. 'ENG' for England and Wales"
+    )
     workdays: tuple[int, ...] = Field(
-        default=(0, 1, 2, 3, 4), description="Working weekdays, Monday=0 ... Sunday=6")
+        default=(0, 1, 2, 3, 4), description="Working weekdays, Monday=0 ... Sunday=6"
+    )
     extra_closures: tuple[date, ...] = Field(
-        default=(), description="Company closures on top of public holidays")
+        default=(), description="Company closures on top of public holidays"
+    )
     extra_working_days: tuple[date, ...] = Field(
         default=(),
         description="Days worked even though they are weekends or holidays (wins over closures)",
@@ -156,8 +159,10 @@ class RegionHours(BaseModel):
     @classmethod
     def _wall_clock(cls, value: time) -> time:
         if value.tzinfo is not None:
-            raise ValueError("opening, closing and cutoff times are local wall-clock times; "
-                             "give them without an offset (the region's time_zone applies)")
+            raise ValueError(
+                "opening, closing and cutoff times are local wall-clock times; "
+                "give them without an offset (the region's time_zone applies)"
+            )
         return value
 
     @field_validator("workdays")
@@ -187,7 +192,8 @@ class RegionHours(BaseModel):
         if self.close <= self.open:
             raise ValueError(
                 f"close ({self.close}) must be after open ({self.open}) on the same day; "
-                "overnight shifts are not supported")
+                "overnight shifts are not supported"
+            )
         if self.cutoff <= self.open:
             raise ValueError(f"cutoff ({self.cutoff}) must be after open ({self.open})")
         if not self.workdays and not self.extra_working_days:
@@ -203,12 +209,15 @@ class RegionHours(BaseModel):
 
 
 DEFAULT_REGION_HOURS: dict[Region, RegionHours] = {
-    Region.AMER: RegionHours(time_zone="America/Los_Angeles", open=time(7), close=time(17),
-                             holiday_country="US"),
-    Region.EMEA: RegionHours(time_zone="Europe/London", open=time(8), close=time(17),
-                             holiday_country="GB"),
-    Region.APAC: RegionHours(time_zone="Asia/Manila", open=time(9), close=time(18),
-                             holiday_country="PH"),
+    Region.AMER: RegionHours(
+        time_zone="America/Los_Angeles", open=time(7), close=time(17), holiday_country="US"
+    ),
+    Region.EMEA: RegionHours(
+        time_zone="Europe/London", open=time(8), close=time(17), holiday_country="GB"
+    ),
+    Region.APAC: RegionHours(
+        time_zone="Asia/Manila", open=time(9), close=time(18), holiday_country="PH"
+    ),
 }
 
 
@@ -223,8 +232,7 @@ class CalendarPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    regions: dict[Region, RegionHours] = Field(
-        default_factory=lambda: dict(DEFAULT_REGION_HOURS))
+    regions: dict[Region, RegionHours] = Field(default_factory=lambda: dict(DEFAULT_REGION_HOURS))
 
     @model_validator(mode="before")
     @classmethod
@@ -265,7 +273,8 @@ def _naive_error(value: Any, name: str) -> Exception:
         return TypeError(f"{name} must be a timezone-aware datetime, got {type(value).__name__}")
     return ValueError(
         f"{name}={value.isoformat()} is a naive datetime; business-calendar arithmetic "
-        "needs a timezone-aware instant (e.g. datetime.now(UTC) or tzinfo=ZoneInfo(...))")
+        "needs a timezone-aware instant (e.g. datetime.now(UTC) or tzinfo=ZoneInfo(...))"
+    )
 
 
 def _to_us(value: datetime, name: str = "at") -> int:
@@ -311,11 +320,30 @@ class _Windows:
     never sees arrays from two different builds.
     """
 
-    __slots__ = ("first_year", "last_year", "lo", "hi", "starts", "ends", "lens", "cutoffs",
-                 "cum", "cumend", "total")
+    __slots__ = (
+        "first_year",
+        "last_year",
+        "lo",
+        "hi",
+        "starts",
+        "ends",
+        "lens",
+        "cutoffs",
+        "cum",
+        "cumend",
+        "total",
+    )
 
-    def __init__(self, first_year: int, last_year: int, lo: int, hi: int,
-                 starts: list[int], ends: list[int], cutoffs: list[int]) -> None:
+    def __init__(
+        self,
+        first_year: int,
+        last_year: int,
+        lo: int,
+        hi: int,
+        starts: list[int],
+        ends: list[int],
+        cutoffs: list[int],
+    ) -> None:
         self.first_year = first_year
         self.last_year = last_year
         self.lo = lo  # local midnight 1 Jan first_year, UTC µs
@@ -363,8 +391,9 @@ class BusinessCalendar:
         # up to 2100): past them the package silently returns no holidays.
         self.min_year, self.max_year = _MIN_YEAR, _MAX_YEAR
         if hours.holiday_country is not None:
-            known = _holidays.country_holidays(hours.holiday_country,
-                                               subdiv=hours.holiday_subdivision)
+            known = _holidays.country_holidays(
+                hours.holiday_country, subdiv=hours.holiday_subdivision
+            )
             self.min_year = max(self.min_year, known.start_year)
             self.max_year = min(self.max_year, known.end_year)
         self._holiday_years: dict[int, frozenset[date]] = {}
@@ -375,8 +404,10 @@ class BusinessCalendar:
 
     def __repr__(self) -> str:
         h = self.hours
-        return (f"BusinessCalendar({self.name or h.time_zone}: {h.open:%H:%M}-{h.close:%H:%M} "
-                f"{h.time_zone}, holidays={h.holiday_country})")
+        return (
+            f"BusinessCalendar({self.name or h.time_zone}: {h.open:%H:%M}-{h.close:%H:%M} "
+            f"{h.time_zone}, holidays={h.holiday_country})"
+        )
 
     # ---- public helpers -------------------------------------------------
 
@@ -396,8 +427,10 @@ class BusinessCalendar:
         if cached is not None:
             return cached
         if not self.min_year <= year <= self.max_year + 1:  # +1: margin for observed days
-            raise ValueError(f"no holiday data for {year} (this calendar knows "
-                             f"{self.min_year}-{self.max_year}{self._data_note()})")
+            raise ValueError(
+                f"no holiday data for {year} (this calendar knows "
+                f"{self.min_year}-{self.max_year}{self._data_note()})"
+            )
         h = self.hours
         if h.holiday_country is None:
             result: frozenset[date] = frozenset()
@@ -406,8 +439,8 @@ class BusinessCalendar:
             # observed on 31 Dec); ask for the neighbours and keep this year.
             with self._lock:
                 found = _holidays.country_holidays(
-                    h.holiday_country, subdiv=h.holiday_subdivision,
-                    years=range(year - 1, year + 2))
+                    h.holiday_country, subdiv=h.holiday_subdivision, years=range(year - 1, year + 2)
+                )
                 result = frozenset(d for d in found if d.year == year)
         self._holiday_years[year] = result
         return result
@@ -531,7 +564,9 @@ class BusinessCalendar:
         return _from_us(w.starts[j] + target - w.cum[j])
 
     def last_business_days_of_period(
-        self, at: datetime | date, n: int = 2,
+        self,
+        at: datetime | date,
+        n: int = 2,
         period: Literal["month", "quarter"] = "month",
     ) -> bool:
         """Whether `at` falls in the last `n` business days of its month (or quarter).
@@ -591,8 +626,10 @@ class BusinessCalendar:
     def _add_slow(self, s: int, d: int) -> datetime:
         """add_business_hours when the answer lies outside the built range."""
         if abs(d) > _MAX_DELTA_US:
-            raise ValueError("delta is larger than a business calendar handles "
-                             f"({_MAX_DELTA_US // _US_PER_HOUR} hours)")
+            raise ValueError(
+                "delta is larger than a business calendar handles "
+                f"({_MAX_DELTA_US // _US_PER_HOUR} hours)"
+            )
         w = self._cover(s)
         if d > 0:
             while True:
@@ -626,8 +663,10 @@ class BusinessCalendar:
             shown = at.isoformat()
         else:
             shown = "instant"
-        raise ValueError(f"{shown} is outside the years this business calendar knows "
-                         f"({self.min_year}-{self.max_year}{self._data_note()})")
+        raise ValueError(
+            f"{shown} is outside the years this business calendar knows "
+            f"({self.min_year}-{self.max_year}{self._data_note()})"
+        )
 
     def _data_note(self) -> str:
         country = self.hours.holiday_country
@@ -640,8 +679,7 @@ class BusinessCalendar:
             return w
         years = [self._year_of(s) for s in instants]
         first, last = min(years) - 1, max(years) + 1
-        far = (first > w.last_year + _MERGE_GAP_YEARS
-               or last < w.first_year - _MERGE_GAP_YEARS)
+        far = first > w.last_year + _MERGE_GAP_YEARS or last < w.first_year - _MERGE_GAP_YEARS
         if w.empty or far:
             # Nothing built yet, or far away (a `datetime.max`-style sentinel):
             # start a fresh range there rather than filling centuries between.
@@ -678,8 +716,10 @@ class BusinessCalendar:
         """Grow the range, refusing to loop forever at the supported limits."""
         grown = self._build_range(first, last)
         if grown.first_year == w.first_year and grown.last_year == w.last_year:
-            raise ValueError("business-calendar arithmetic ran past the years this calendar "
-                             f"knows ({self.min_year}-{self.max_year}{self._data_note()})")
+            raise ValueError(
+                "business-calendar arithmetic ran past the years this calendar "
+                f"knows ({self.min_year}-{self.max_year}{self._data_note()})"
+            )
         return grown
 
     def _windows_of_year(self, year: int) -> tuple[list[int], list[int], list[int]]:
@@ -729,7 +769,8 @@ def _cached_calendar(region: Region, hours: RegionHours) -> BusinessCalendar:
 
 
 def calendar_for(
-    region: Region | str, policy: CalendarPolicy | RegionHours | None = None,
+    region: Region | str,
+    policy: CalendarPolicy | RegionHours | None = None,
 ) -> BusinessCalendar:
     """The business calendar of `region` under `policy` (default policy when None).
 

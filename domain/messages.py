@@ -98,6 +98,10 @@ class Decision(BaseModel):
     action: DecisionAction
     reasons: list[str] = Field(default_factory=list)
     comment: str = ""
+    acknowledged: list[str] = Field(
+        default_factory=list,
+        description="Codes of pre-check findings that need a specialist's judgment, checked",
+    )
     round: int | None = Field(
         default=None, description="The round the decider saw; a stale round is refused"
     )
@@ -147,6 +151,9 @@ class ApprovalStatus(BaseModel):
     license_delivery_date: date | None = None
     support_ticket_id: int | None = None
     finance_rejections: int = 0
+    billing_review_due: datetime | None = Field(
+        default=None, description="Billing reviews from then (quote start minus 15 days)"
+    )
     queue_region: Region | None = Field(
         default=None, description="The region whose queue holds the round (handoff may move it)"
     )
@@ -202,6 +209,15 @@ class ReviewPlanRequest(BaseModel):
     region: Region
     submitted_at: datetime
     urgent: bool = False
+    opportunity: Opportunity | None = None
+    first_submitted_at: datetime | None = Field(
+        default=None, description="The original submission, for the Billing review due date"
+    )
+
+
+class BookingCheckRequest(BaseModel):
+    opportunity: Opportunity
+    submitted_at: datetime
 
 
 class BusinessTimeRequest(BaseModel):

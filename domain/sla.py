@@ -61,6 +61,8 @@ class ReviewPlan(BaseModel):
     sla_deadline: datetime
     checkpoints: list[SlaCheckpoint]
     cover_windows: list[CoverWindow]
+    billing_review_due: datetime | None = None
+    """Billing reviews only from this instant (quote start far in the future)."""
 
     def cover_reason(self, at: datetime) -> str | None:
         """Why any region may take the round at `at`, or None."""

@@ -168,6 +168,7 @@ class Approvals:
         reasons: list[str] | None = None,
         comment: str = "",
         round_: int | None = None,
+        acknowledged: list[str] | None = None,
     ) -> DecisionReceipt:
         """Send an OM or Billing decision; Refused when the workflow turns it away."""
         decision = Decision(
@@ -177,6 +178,7 @@ class Approvals:
             reasons=reasons or [],
             comment=comment,
             round=round_,
+            acknowledged=acknowledged or [],
         )
         return await self._update(opportunity_id, OpportunityApprovalWorkflow.decide, decision)
 

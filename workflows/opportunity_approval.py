@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         ApprovalInput,
         ApprovalStatus,
+        BookingCheckRequest,
         BusinessTimeRequest,
         ChatterPost,
         CloseDate,
@@ -298,6 +299,8 @@ class OpportunityApprovalWorkflow:
                     region=self._opp.account.region,
                     submitted_at=started_at,
                     urgent=self._opp.urgent,
+                    opportunity=self._opp,
+                    first_submitted_at=self._submitted_at,
                 ),
                 result_type=ReviewPlan,
                 start_to_close_timeout=timedelta(seconds=10),
@@ -312,7 +315,7 @@ class OpportunityApprovalWorkflow:
             )
         findings = await workflow.execute_local_activity(
             ActivityName.BOOKING_CHECK,
-            self._opp,
+            BookingCheckRequest(opportunity=self._opp, submitted_at=self._submitted_at),
             result_type=list[Finding],
             start_to_close_timeout=timedelta(seconds=10),
         )
@@ -374,6 +377,11 @@ class OpportunityApprovalWorkflow:
                 who,
                 "Order Management approved"
                 + (f": {decision.comment}" if decision.comment else "")
+                + (
+                    f" (acknowledged {', '.join(decision.acknowledged)})"
+                    if decision.acknowledged
+                    else ""
+                )
                 + suffix,
             )
         elif decision.stage == "om":
@@ -648,6 +656,7 @@ class OpportunityApprovalWorkflow:
             findings=list(self._findings),
             pending_effects=len(self._effects),
             queue_region=self._plan.assigned_region if self._plan else self._opp.account.region,
+            billing_review_due=self._plan.billing_review_due if self._plan else None,
             breached=self._breached,
             rounds=[r.model_copy() for r in self._rounds],
             history=list(self._history),
@@ -669,6 +678,11 @@ class OpportunityApprovalWorkflow:
             owner_email=self._opp.owner.email,
             om_approver=self._om_approver,
             cover_regions=cover,
+            needs_acknowledgement=frozenset(
+                f.code for f in self._findings if f.severity == "acknowledge"
+            ),
+            billing_review_due=plan.billing_review_due if plan else None,
+            now=workflow.now(),
         )
 
     @staticmethod

@@ -128,12 +128,23 @@ def test_opportunity_goes_from_submission_to_completed_through_om_commands(
     queue = json.loads(om(om_env, "queue", "--region", "AMER", "--json").stdout)
     assert opp in [item["opportunity_id"] for item in queue]
 
-    om(om_env, "reject", opp, "--as", "om.amer@example.com", "--reason", "PO_MISSING",
-       "--comment", "Attach the customer's PO")
+    om(
+        om_env,
+        "reject",
+        opp,
+        "--as",
+        "om.amer@example.com",
+        "--reason",
+        "PO_MISSING",
+        "--comment",
+        "Attach the customer's PO",
+    )
     wait_for_stage(om_env, opp, "rejected")
     record = crm_record(om_settings, opp)
     assert (record["StageName"], record["Approval_Status__c"]) == (
-        "6-Awaiting Signature", "Rejected")
+        "6-Awaiting Signature",
+        "Rejected",
+    )
     shown = json.loads(om(om_env, "sandbox", "show", opp, "--json").stdout)
     assert len(shown["chatter"]) == 1
     assert "PO_MISSING" in shown["chatter"][0]["Body"]
@@ -159,8 +170,7 @@ def test_opportunity_goes_from_submission_to_completed_through_om_commands(
     assert actions[0] == "submitted" and actions[-1] == "completed"
 
 
-def test_bad_input_is_one_clear_line_and_changes_nothing(om_env, worker, new_opportunity,
-                                                         tmp_path):
+def test_bad_input_is_one_clear_line_and_changes_nothing(om_env, worker, new_opportunity, tmp_path):
     opp = new_opportunity
     unknown = om(om_env, "submit", "006DOESNOTEXIST", ok=False)
     assert unknown.returncode != 0
@@ -169,8 +179,18 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(om_env, worker, new_opp
 
     om(om_env, "submit", opp)
     wait_for_stage(om_env, opp, "om_review")
-    bad_code = om(om_env, "reject", opp, "--as", "om.amer@example.com", "--reason", "NOPE",
-                  "--comment", "x", ok=False)
+    bad_code = om(
+        om_env,
+        "reject",
+        opp,
+        "--as",
+        "om.amer@example.com",
+        "--reason",
+        "NOPE",
+        "--comment",
+        "x",
+        ok=False,
+    )
     assert bad_code.returncode != 0 and "NOPE" in bad_code.stderr
     nobody = om(om_env, "approve", opp, "--as", "nobody@example.com", ok=False)
     assert nobody.returncode != 0 and "nobody@example.com" in nobody.stderr
@@ -192,4 +212,5 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(om_env, worker, new_opp
         "booking_check",
     ]
     assert json.loads(om(om_env, "sandbox", "show", opp, "--json").stdout)["Name"] == (
-        "Acme Corp - Premium - 250 seats")
+        "Acme Corp - Premium - 250 seats"
+    )

@@ -41,8 +41,7 @@ CALENDARS = {Region.AMER: AMER, Region.EMEA: EMEA, Region.APAC: APAC}
 US = timedelta(microseconds=1)
 H = timedelta(hours=1)
 
-PROPERTY = settings(max_examples=120, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def utc(*args: int) -> datetime:
@@ -70,13 +69,16 @@ def ref_windows(region: Region, first: date, last: date) -> Iterator[tuple[datet
     """Opening windows of the default policy, computed the slow obvious way."""
     hours = DEFAULT_REGION_HOURS[region]
     tz = ZoneInfo(hours.time_zone)
-    hol = holidays.country_holidays(hours.holiday_country,
-                                    years=range(first.year - 1, last.year + 2))
+    hol = holidays.country_holidays(
+        hours.holiday_country, years=range(first.year - 1, last.year + 2)
+    )
     d = first
     while d <= last:
         if d.weekday() < 5 and d not in hol:
-            yield (datetime.combine(d, hours.open, tzinfo=tz),
-                   datetime.combine(d, hours.close, tzinfo=tz))
+            yield (
+                datetime.combine(d, hours.open, tzinfo=tz),
+                datetime.combine(d, hours.close, tzinfo=tz),
+            )
         d += timedelta(days=1)
 
 
@@ -144,7 +146,8 @@ business_deltas = st.one_of(
 @PROPERTY
 @given(data=st.data(), region=regions, delta=business_deltas)
 def test_add_then_measure_gives_back_the_same_business_time(
-        data: st.DataObject, region: Region, delta: timedelta) -> None:
+    data: st.DataObject, region: Region, delta: timedelta
+) -> None:
     cal = CALENDARS[region]
     start = data.draw(instants(region))
     end = cal.add_business_hours(start, delta)
@@ -154,7 +157,8 @@ def test_add_then_measure_gives_back_the_same_business_time(
 @PROPERTY
 @given(data=st.data(), region=regions, delta=business_deltas)
 def test_add_agrees_with_day_by_day_reference(
-        data: st.DataObject, region: Region, delta: timedelta) -> None:
+    data: st.DataObject, region: Region, delta: timedelta
+) -> None:
     start = data.draw(instants(region))
     assert CALENDARS[region].add_business_hours(start, delta) == ref_add(region, start, delta)
 
@@ -174,14 +178,16 @@ def test_between_agrees_with_day_by_day_reference(data: st.DataObject, region: R
 def test_between_is_additive(data: st.DataObject, region: Region) -> None:
     a, b, c = sorted(data.draw(instants(region)) for _ in range(3))
     cal = CALENDARS[region]
-    assert (cal.business_time_between(a, b) + cal.business_time_between(b, c)
-            == cal.business_time_between(a, c))
+    assert cal.business_time_between(a, b) + cal.business_time_between(
+        b, c
+    ) == cal.business_time_between(a, c)
 
 
 @PROPERTY
 @given(data=st.data(), region=regions)
 def test_deadlines_are_open_instants_or_closing_instants(
-        data: st.DataObject, region: Region) -> None:
+    data: st.DataObject, region: Region
+) -> None:
     cal = CALENDARS[region]
     deadline = cal.sla_deadline(data.draw(instants(region)))
     closing_instant = cal.is_open(deadline - US) and not cal.is_open(deadline)
@@ -190,8 +196,7 @@ def test_deadlines_are_open_instants_or_closing_instants(
 
 @PROPERTY
 @given(data=st.data(), region=regions)
-def test_sla_deadline_is_monotonic_in_submission_time(
-        data: st.DataObject, region: Region) -> None:
+def test_sla_deadline_is_monotonic_in_submission_time(data: st.DataObject, region: Region) -> None:
     cal = CALENDARS[region]
     first, second = sorted([data.draw(instants(region)), data.draw(instants(region))])
     assert cal.sla_deadline(first) <= cal.sla_deadline(second)
@@ -201,7 +206,8 @@ def test_sla_deadline_is_monotonic_in_submission_time(
 @PROPERTY
 @given(data=st.data(), region=regions)
 def test_sla_deadline_is_twelve_business_hours_after_clock_start(
-        data: st.DataObject, region: Region) -> None:
+    data: st.DataObject, region: Region
+) -> None:
     cal = CALENDARS[region]
     submitted = data.draw(instants(region))
     start = cal.clock_start(submitted)
@@ -225,7 +231,8 @@ def test_next_open_is_idempotent_and_open(data: st.DataObject, region: Region) -
 @PROPERTY
 @given(data=st.data(), region=regions, delta=business_deltas)
 def test_negative_add_undoes_positive_add(
-        data: st.DataObject, region: Region, delta: timedelta) -> None:
+    data: st.DataObject, region: Region, delta: timedelta
+) -> None:
     cal = CALENDARS[region]
     start = cal.next_open(data.draw(instants(region)))
     there = cal.add_business_hours(start, delta)
@@ -237,7 +244,8 @@ def test_negative_add_undoes_positive_add(
 @PROPERTY
 @given(data=st.data(), region=regions, zone=st.sampled_from(ZONES))
 def test_answers_do_not_depend_on_the_input_time_zone(
-        data: st.DataObject, region: Region, zone: ZoneInfo) -> None:
+    data: st.DataObject, region: Region, zone: ZoneInfo
+) -> None:
     cal = CALENDARS[region]
     at = data.draw(instants(region))
     same = at.astimezone(zone)
@@ -284,8 +292,7 @@ def test_opening_follows_local_clock_across_dst() -> None:
 
 def test_business_time_over_dst_weekend_counts_wall_clock_hours() -> None:
     assert AMER.business_time_between(la(2026, 3, 6, 7), la(2026, 3, 9, 17)) == 20 * H
-    assert EMEA.business_time_between(london(2026, 10, 23, 8),
-                                      london(2026, 10, 26, 17)) == 18 * H
+    assert EMEA.business_time_between(london(2026, 10, 23, 8), london(2026, 10, 26, 17)) == 18 * H
 
 
 # --------------------------------------------------------------------------
@@ -389,10 +396,12 @@ def test_add_from_closed_start_counts_from_next_opening_without_cutoff() -> None
 def test_results_are_exact_to_the_microsecond() -> None:
     start = la(2026, 6, 15, 10, 0, 0, 123457)
     assert AMER.add_business_hours(start, 8.5) == la(2026, 6, 16, 8, 30, 0, 123457)
-    assert AMER.add_business_hours(start, timedelta(hours=1, microseconds=1)) == \
-        la(2026, 6, 15, 11, 0, 0, 123458)
-    assert AMER.business_time_between(start, la(2026, 6, 15, 10, 0, 1)) == \
-        timedelta(microseconds=876543)
+    assert AMER.add_business_hours(start, timedelta(hours=1, microseconds=1)) == la(
+        2026, 6, 15, 11, 0, 0, 123458
+    )
+    assert AMER.business_time_between(start, la(2026, 6, 15, 10, 0, 1)) == timedelta(
+        microseconds=876543
+    )
 
 
 def test_float_hours_and_timedelta_agree() -> None:
@@ -441,15 +450,18 @@ def test_years_without_holiday_data_are_refused_not_guessed() -> None:
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("call", [
-    lambda naive: AMER.is_open(naive),
-    lambda naive: AMER.next_open(naive),
-    lambda naive: AMER.add_business_hours(naive, H),
-    lambda naive: AMER.business_time_between(naive, utc(2026, 1, 2)),
-    lambda naive: AMER.business_time_between(utc(2026, 1, 2), naive),
-    lambda naive: AMER.sla_deadline(naive),
-    lambda naive: AMER.clock_start(naive),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda naive: AMER.is_open(naive),
+        lambda naive: AMER.next_open(naive),
+        lambda naive: AMER.add_business_hours(naive, H),
+        lambda naive: AMER.business_time_between(naive, utc(2026, 1, 2)),
+        lambda naive: AMER.business_time_between(utc(2026, 1, 2), naive),
+        lambda naive: AMER.sla_deadline(naive),
+        lambda naive: AMER.clock_start(naive),
+    ],
+)
 def test_naive_datetime_is_refused(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="naive"):
         call(datetime(2026, 6, 15, 10))
@@ -510,11 +522,17 @@ def test_calendar_for_is_cached_and_accepts_region_names() -> None:
 
 
 def test_extra_closures_and_working_days_from_settings_json() -> None:
-    policy = CalendarPolicy.model_validate({"regions": {"EMEA": {
-        "extra_closures": ["2026-12-24"],
-        "extra_working_days": ["2026-12-28"],
-        "sla_business_hours": 8,
-    }}})
+    policy = CalendarPolicy.model_validate(
+        {
+            "regions": {
+                "EMEA": {
+                    "extra_closures": ["2026-12-24"],
+                    "extra_working_days": ["2026-12-28"],
+                    "sla_business_hours": 8,
+                }
+            }
+        }
+    )
     cal = calendar_for(Region.EMEA, policy)
     assert cal is not EMEA
     assert policy.hours_for(Region.AMER) == DEFAULT_REGION_HOURS[Region.AMER]
@@ -525,21 +543,29 @@ def test_extra_closures_and_working_days_from_settings_json() -> None:
 
 
 def test_own_region_hours_build_a_calendar() -> None:
-    hours = RegionHours(time_zone="Etc/GMT", open="09:00", close="17:30",
-                        holiday_country=None, workdays=[0, 1, 2, 3])
+    hours = RegionHours(
+        time_zone="Etc/GMT",
+        open="09:00",
+        close="17:30",
+        holiday_country=None,
+        workdays=[0, 1, 2, 3],
+    )
     cal = BusinessCalendar(hours)
     assert cal.is_open(utc(2026, 7, 2, 17, 29)) and not cal.is_open(utc(2026, 7, 3, 10))
     assert cal.add_business_hours(utc(2026, 7, 2, 17), 1) == utc(2026, 7, 6, 9, 30)
 
 
-@pytest.mark.parametrize("bad", [
-    {"time_zone": "Mars/Olympus"},
-    {"close": "06:00"},
-    {"holiday_country": "XX"},
-    {"cutoff": "06:00"},
-    {"sla_business_hours": 0},
-    {"workdays": [7]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"time_zone": "Mars/Olympus"},
+        {"close": "06:00"},
+        {"holiday_country": "XX"},
+        {"cutoff": "06:00"},
+        {"sla_business_hours": 0},
+        {"workdays": [7]},
+    ],
+)
 def test_invalid_policy_is_refused(bad: dict[str, object]) -> None:
     base = DEFAULT_REGION_HOURS[Region.AMER].model_dump()
     with pytest.raises(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -263,3 +263,46 @@ async def test_auto_reject_on_findings_rejects_at_once_with_codes(harness, examp
     assert [h.actor for h in rejected] == ["pre-check"]
     assert "TAX_EXEMPT_CERTIFICATE_MISSING" in harness.fakes.chatter[0].body
     assert harness.fakes.stages() == ["7-Closing", "6-Awaiting Signature"]
+
+
+async def test_billing_review_waits_until_15_days_before_far_start(harness, example_payload):
+    start = (datetime.now(UTC) + timedelta(days=60)).date()
+    payload = new_payload(example_payload, deployment="saas")
+    payload["quote"] = {
+        **payload["quote"],
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=364)).isoformat(),
+    }
+    opp = await harness.submit(payload)
+    status = await harness.status(opp.id)
+    due = status.billing_review_due
+    assert due is not None and due.date() == start - timedelta(days=15)
+    await harness.approvals.decide(opp.id, OM, "om", "approve")
+    with pytest.raises(Refused, match="Billing reviews this opportunity from") as refused:
+        await harness.approvals.decide(opp.id, BILLING, "finance", "approve")
+    assert refused.value.kind == "conflict"
+    assert (await harness.status(opp.id)).stage == "finance_review"
+
+
+async def test_judgment_finding_must_be_acknowledged_before_approval(harness, example_payload):
+    start = (datetime.now(UTC) - timedelta(days=40)).date()
+    payload = new_payload(example_payload, deployment="saas", type="add_on")
+    payload["quote"] = {
+        **payload["quote"],
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=364)).isoformat(),
+    }
+    opp = await harness.submit(payload)
+    status = await harness.status(opp.id)
+    assert [(f.code, f.severity) for f in status.findings] == [
+        ("START_DATE_CONFIRMATION_NEEDED", "acknowledge")
+    ]
+    with pytest.raises(Refused, match="START_DATE_CONFIRMATION_NEEDED") as refused:
+        await harness.approvals.decide(opp.id, OM, "om", "approve")
+    assert refused.value.kind == "invalid"
+    await harness.approvals.decide(
+        opp.id, OM, "om", "approve", acknowledged=["START_DATE_CONFIRMATION_NEEDED"]
+    )
+    status = await wait_stage(harness, opp.id, "finance_review")
+    approved = next(h for h in status.history if h.action == "finance_review")
+    assert "acknowledged START_DATE_CONFIRMATION_NEEDED" in approved.detail
