@@ -6,24 +6,21 @@ Every error is JSON with a `detail` that names the problem.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
+from api.deps import Ops, User
+from api.intake import intake_router
 from domain.errors import NotSubmitted, OmError, Refused, UnknownOpportunity, UnknownUser
 from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
 from domain.queue import QueueItem
 from domain.reasons import UnknownReasonCode
-from domain.settings import RosterUser, Settings, load_settings
-from workers.approvals import Approvals
-from workers.client import connect
-
-_bearer = HTTPBearer(auto_error=False)
+from domain.settings import Settings, load_settings
 
 
 class DecisionBody(BaseModel):
@@ -41,35 +38,6 @@ class RepBody(BaseModel):
     comment: str = ""
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> RosterUser:
-    """The roster user whose bearer token came with the request."""
-    if credentials is None:
-        raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-    found = _settings(request).user_by_token(credentials.credentials)
-    if found is None:
-        raise HTTPException(401, "unknown bearer token", {"WWW-Authenticate": "Bearer"})
-    return found
-
-
-async def approvals(request: Request) -> Approvals:
-    """Client-side operations, connecting to Temporal on first use."""
-    state = request.app.state
-    if state.client is None:
-        state.client = await connect(state.settings)
-    return Approvals(state.client, state.settings)
-
-
-User = Annotated[RosterUser, Depends(current_user)]
-Ops = Annotated[Approvals, Depends(approvals)]
-
-
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     """The app; `client` is injected by `om dev` and tests, else connected lazily."""
     app = FastAPI(
@@ -78,6 +46,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     app.state.settings = settings or load_settings()
     app.state.client = client
+    app.include_router(intake_router())
 
     @app.exception_handler(OmError)
     async def om_error(_: Request, error: OmError) -> JSONResponse:

@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 finance_app = typer.Typer(help="Billing (finance review) decisions.", no_args_is_help=True)
 app.add_typer(finance_app, name="finance")
+intake_app = typer.Typer(help="Intake of submissions from Salesforce.", no_args_is_help=True)
+app.add_typer(intake_app, name="intake")
 
 T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -314,6 +316,26 @@ def queue(
     emit(items, as_json, table)
 
 
+@intake_app.command("poll")
+def intake_poll(as_json: JsonOpt = False) -> None:
+    """Start workflows for opportunities awaiting approval in Salesforce that have none."""
+
+    async def work():  # type: ignore[no-untyped-def]
+        from workers.intake import poll_once
+
+        return await poll_once(await _approvals())
+
+    report = run_async(work)
+    emit(
+        report,
+        as_json,
+        f"{report.awaiting} awaiting approval in Salesforce, {report.already_running} already "
+        f"running, {len(report.started)} started"
+        + "".join(f"\n  started {i}" for i in report.started)
+        + "".join(f"\n  failed {i}: {why}" for i, why in report.failed.items()),
+    )
+
+
 @app.command()
 def check(file: Path, as_json: JsonOpt = False) -> None:
     """Run the booking-requirements pre-check on an opportunity JSON file (exit 1 on findings)."""
@@ -337,13 +359,15 @@ def check(file: Path, as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
-def _mount_sandbox() -> None:
+def _mount_subcommands() -> None:
+    from cli.audit import register as register_audit
     from cli.sandbox import sandbox_app
 
     app.add_typer(sandbox_app, name="sandbox")
+    register_audit(app)
 
 
-_mount_sandbox()
+_mount_subcommands()
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ class ActivityName(StrEnum):
     PLAN_REVIEW_ROUND = "policy.plan_review_round"
     BUSINESS_TIME = "policy.business_time"
     NOTIFY = "notify.send"
+    INTAKE_POLL = "intake.poll"
 
 
 class CrmUpdate(BaseModel):
@@ -247,3 +248,12 @@ class RoundRecord(BaseModel):
     )
     business_seconds_to_decision: float | None = None
     sla_met: bool | None = None
+
+
+class PollReport(BaseModel):
+    """What one intake poll found and did."""
+
+    awaiting: int = 0
+    already_running: int = 0
+    started: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)

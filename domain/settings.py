@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
 
 from domain.calendar import CalendarPolicy
@@ -180,6 +180,14 @@ class Settings(BaseSettings):
         "any queue (0: no cover)",
     )
     roster: list[RosterUser] = Field(default_factory=_demo_roster)
+    intake_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the Salesforce intake callout's HMAC signature",
+    )
+    intake_poll_interval: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="How often the poller looks for submissions whose callout was lost",
+    )
 
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     support_desk: ServiceSettings = Field(default_factory=ServiceSettings)
@@ -190,7 +198,7 @@ class Settings(BaseSettings):
     channels: Channels = Field(default_factory=Channels)
     license_service: ServiceSettings = Field(default_factory=ServiceSettings)
 
-    @field_validator("license_recheck_interval", mode="before")
+    @field_validator("license_recheck_interval", "intake_poll_interval", mode="before")
     @classmethod
     def _parse_interval(cls, value: Any) -> Any:
         return parse_duration(value)

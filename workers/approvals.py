@@ -72,7 +72,7 @@ class Approvals:
         workflow changes nothing; one whose approval already finished is refused.
         """
         workflow_id = workflow_id_for(opportunity.id)
-        if await self._running(workflow_id):
+        if await self.is_running(workflow_id):
             return workflow_id, False
         submitted = submitted_at or opportunity.submitted_at or datetime.now(UTC)
         try:
@@ -98,7 +98,8 @@ class Approvals:
             ) from exc
         return workflow_id, True
 
-    async def _running(self, workflow_id: str) -> bool:
+    async def is_running(self, workflow_id: str) -> bool:
+        """Whether the workflow exists and is still running."""
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:

@@ -20,11 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from domain.settings import Settings
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
 API_PORT = 8000
+# Only `om dev` falls back to this; `om api` refuses intake without a secret.
+DEMO_INTAKE_SECRET = "demo-intake-secret"
 
 
 def temporal_binary() -> str:
@@ -115,6 +119,8 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         if first_start:
             sandbox.seed_demo()
         settings = settings.model_copy(update={"home": home}).with_sandbox_defaults()
+        if settings.intake_secret is None:
+            settings = settings.model_copy(update={"intake_secret": SecretStr(DEMO_INTAKE_SECRET)})
         asyncio.run(_serve(settings, info, submit_demo and first_start))
     except KeyboardInterrupt:
         pass
@@ -132,11 +138,10 @@ async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: 
     from workers.approvals import Approvals
     from workers.client import connect
     from workers.intake import submit_all
-    from workers.search_attributes import ensure_search_attributes
-    from workers.worker import build_worker
+    from workers.worker import build_worker, prepare_namespace
 
     client = await connect(settings)
-    await ensure_search_attributes(client)
+    await prepare_namespace(client, settings)
     worker = build_worker(client, settings)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -169,6 +174,10 @@ async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: 
 
 
 def _print_banner(settings: Settings, info) -> None:  # type: ignore[no-untyped-def]
+    secret = settings.intake_secret.get_secret_value() if settings.intake_secret else ""
+    secret_note = (
+        f"demo secret '{secret}'" if secret == DEMO_INTAKE_SECRET else "from OM_INTAKE_SECRET"
+    )
     users = "\n".join(
         f"    {u.email:<26} {u.role.value:<17} token {u.token}" for u in settings.roster
     )
@@ -178,6 +187,8 @@ Order Management orchestrator is up.
   Temporal UI      http://127.0.0.1:{TEMPORAL_UI_PORT}
   Temporal server  127.0.0.1:{TEMPORAL_PORT} (namespace {settings.temporal_namespace})
   HTTP API         http://127.0.0.1:{API_PORT}   (OpenAPI docs at /docs)
+  Intake webhook   POST http://127.0.0.1:{API_PORT}/intake/salesforce, X-OM-Signature =
+                   hex HMAC-SHA256 of the body with the intake secret ({secret_note})
   Salesforce       {info.salesforce_instance_url}  (sandbox, TLS CA {info.ca_file})
   Support desk     {info.support_desk_url}
   License service  {info.license_service_url}

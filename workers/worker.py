@@ -25,8 +25,11 @@ def build_worker(
     settings = settings or load_settings()
     if activities is None:
         from activities import build_activities
+        from workers.approvals import Approvals
+        from workers.intake import IntakeActivities
 
-        activities = build_activities(settings)
+        intake = IntakeActivities(Approvals(client, settings))
+        activities = [*build_activities(settings), intake.poll]
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -35,12 +38,21 @@ def build_worker(
     )
 
 
+async def prepare_namespace(client: Client, settings: Settings) -> None:
+    """What a namespace needs before workers run: our search attributes and
+    schedules. Idempotent, so every worker start may do it."""
+    from workers.schedules import ensure_schedules
+    from workers.search_attributes import ensure_search_attributes
+
+    await ensure_search_attributes(client)
+    await ensure_schedules(client, settings)
+
+
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
     """Run a worker until cancelled (`om worker`)."""
     from workers.client import connect
-    from workers.search_attributes import ensure_search_attributes
 
     settings = settings or load_settings()
     client = client or await connect(settings)
-    await ensure_search_attributes(client)
+    await prepare_namespace(client, settings)
     await build_worker(client, settings).run()

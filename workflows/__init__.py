@@ -1,7 +1,8 @@
 """Temporal workflows: orchestration and state only, one module per workflow."""
 
+from workflows.intake_poll import IntakePollWorkflow
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
-ALL_WORKFLOWS = [OpportunityApprovalWorkflow]
+ALL_WORKFLOWS = [OpportunityApprovalWorkflow, IntakePollWorkflow]
 
-__all__ = ["ALL_WORKFLOWS", "OpportunityApprovalWorkflow"]
+__all__ = ["ALL_WORKFLOWS", "IntakePollWorkflow", "OpportunityApprovalWorkflow"]

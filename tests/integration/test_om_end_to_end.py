@@ -214,3 +214,37 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(om_env, worker, new_opp
     assert json.loads(om(om_env, "sandbox", "show", opp, "--json").stdout)["Name"] == (
         "Acme Corp - Premium - 250 seats"
     )
+
+
+def test_poller_starts_submissions_whose_callout_was_lost(
+    om_env, worker, om_settings, new_opportunity, temporal_address
+):
+    from domain.messages import CrmUpdate
+
+    opp = new_opportunity
+    # The rep clicked Submit for Approval in Salesforce, but no callout arrived.
+    SalesforceAdapter(om_settings.salesforce).update_opportunity(
+        CrmUpdate(opportunity_id=opp, stage="7-Closing", approval_status="In Progress")
+    )
+    report = json.loads(om(om_env, "intake", "poll", "--json").stdout)
+    assert opp in report["started"] and report["failed"] == {}
+    wait_for_stage(om_env, opp, "om_review")
+    again = json.loads(om(om_env, "intake", "poll", "--json").stdout)
+    assert opp not in again["started"] and again["already_running"] >= 1
+
+    schedules = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "temporal"),
+            "schedule",
+            "list",
+            "--address",
+            temporal_address,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "om-intake-poll" in schedules.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -73,3 +74,43 @@ async def test_rep_recalls_and_resubmits_own_deal(api, harness, example_payload)
     await wait_stage(harness, opp.id, "recalled")
     resubmitted = await api.post(f"/opportunities/{opp.id}/resubmit", headers=REP, json={})
     assert resubmitted.status_code == 200 and resubmitted.json()["round"] == 2
+
+
+def _signed(body: bytes, secret: str = "s3cret") -> dict[str, str]:
+    from api.intake import sign
+
+    return {"X-OM-Signature": sign(body, secret), "Content-Type": "application/json"}
+
+
+async def test_intake_starts_workflow_once_and_refuses_bad_requests(api, harness, example_payload):
+    from pydantic import SecretStr
+
+    harness.settings.intake_secret = SecretStr("s3cret")
+    payload = new_payload(example_payload, deployment="saas")
+    body = json.dumps(payload).encode()
+
+    forged = await api.post("/intake/salesforce", content=body, headers=_signed(body, "wrong"))
+    assert forged.status_code == 401 and "X-OM-Signature" in forged.json()["detail"]
+    unsigned = await api.post("/intake/salesforce", content=body)
+    assert unsigned.status_code == 401
+    bad = json.dumps({**payload, "amount": "lots", "account": {"id": "x"}}).encode()
+    malformed = await api.post("/intake/salesforce", content=bad, headers=_signed(bad))
+    assert malformed.status_code == 422
+    fields = {e["field"] for e in malformed.json()["detail"]}
+    assert {"amount", "account.name", "account.country", "account.region"} <= fields
+    status = await api.get(f"/opportunities/{payload['id']}", headers=OM_AMER)
+    assert status.status_code == 404  # nothing was started for refused requests
+
+    first = await api.post("/intake/salesforce", content=body, headers=_signed(body))
+    assert first.status_code == 202
+    assert first.json() == {"workflow_id": f"opportunity-{payload['id']}", "started": True}
+    harness.started.append(first.json()["workflow_id"])
+    again = await api.post("/intake/salesforce", content=body, headers=_signed(body))
+    assert again.status_code == 202 and again.json()["started"] is False
+    await wait_stage(harness, payload["id"], "om_review")
+
+
+async def test_intake_without_configured_secret_is_503(api, example_payload):
+    body = json.dumps(example_payload).encode()
+    response = await api.post("/intake/salesforce", content=body, headers=_signed(body))
+    assert response.status_code == 503 and "OM_INTAKE_SECRET" in response.json()["detail"]

@@ -1,0 +1,44 @@
+"""Request dependencies shared by the API's routers: who is calling, and
+the client-side operations on approval workflows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from domain.settings import RosterUser, Settings
+from workers.approvals import Approvals
+from workers.client import connect
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> RosterUser:
+    """The roster user whose bearer token came with the request."""
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+    found = _settings(request).user_by_token(credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "unknown bearer token", {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+async def approvals(request: Request) -> Approvals:
+    """Client-side operations, connecting to Temporal on first use."""
+    state = request.app.state
+    if state.client is None:
+        state.client = await connect(state.settings)
+    return Approvals(state.client, state.settings)
+
+
+User = Annotated[RosterUser, Depends(current_user)]
+Ops = Annotated[Approvals, Depends(approvals)]
