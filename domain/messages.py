@@ -167,6 +167,9 @@ class ApprovalStatus(BaseModel):
         default_factory=list, description="The current round's booking-requirements pre-check"
     )
     history: list[HistoryEntry] = Field(default_factory=list)
+    opportunity: Opportunity | None = Field(
+        default=None, description="The opportunity as submitted: the facts a specialist checks"
+    )
 
 
 class ReviewClockRequest(BaseModel):

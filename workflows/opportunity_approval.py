@@ -660,6 +660,7 @@ class OpportunityApprovalWorkflow:
             breached=self._breached,
             rounds=[r.model_copy() for r in self._rounds],
             history=list(self._history),
+            opportunity=self._opp,
         )
 
     # ---- helpers --------------------------------------------------------------
