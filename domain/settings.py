@@ -241,30 +241,9 @@ class Settings(BaseSettings):
                     "ca_file": info.get("ca_file"),
                 }
             )
-        desk = self.support_desk
-        if not desk.url:
-            desk = desk.model_copy(
-                update={
-                    "url": info.get("support_desk_url"),
-                    "token": info.get("support_desk_token"),
-                }
-            )
-        lic = self.license_service
-        if not lic.url:
-            lic = lic.model_copy(
-                update={
-                    "url": info.get("license_service_url"),
-                    "token": info.get("license_service_token"),
-                }
-            )
-        chat = self.notifications
-        if not chat.url:
-            chat = chat.model_copy(
-                update={
-                    "url": info.get("notifications_url"),
-                    "token": info.get("notifications_token"),
-                }
-            )
+        desk = _service_from_sandbox(self.support_desk, info, "support_desk")
+        lic = _service_from_sandbox(self.license_service, info, "license_service")
+        chat = _service_from_sandbox(self.notifications, info, "notifications")
         return self.model_copy(
             update={
                 "salesforce": sf,
@@ -273,6 +252,18 @@ class Settings(BaseSettings):
                 "notifications": chat,
             }
         )
+
+
+def _service_from_sandbox(
+    service: ServiceSettings, info: dict[str, Any], prefix: str
+) -> ServiceSettings:
+    """`service` unchanged when configured, else the sandbox's `<prefix>_url`
+    and `<prefix>_token` from its info file."""
+    if service.url:
+        return service
+    return service.model_copy(
+        update={"url": info.get(f"{prefix}_url"), "token": info.get(f"{prefix}_token")}
+    )
 
 
 @lru_cache(maxsize=1)
