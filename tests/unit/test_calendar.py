@@ -41,7 +41,7 @@ CALENDARS = {Region.AMER: AMER, Region.EMEA: EMEA, Region.APAC: APAC}
 US = timedelta(microseconds=1)
 H = timedelta(hours=1)
 
-PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def utc(*args: int) -> datetime:
