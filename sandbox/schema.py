@@ -9,10 +9,16 @@ Opportunity
     (the contract value, e.g. "new_business"), Amount=amount,
     CurrencyIsoCode=currency, StageName="6-Awaiting Signature",
     Approval_Status__c=null, OM_Record_Locked__c=false, CloseDate=null,
-    License_Delivery_Date__c=null, Urgent__c=urgent, and OM_Submission__c:
-    the whole contract payload as JSON text, the way a Salesforce Flow would
-    serialize the quote, contacts, order form, PO and booking facts when the
-    rep submits. Standard fields win over the JSON when the adapter reads.
+    License_Delivery_Date__c=null, Urgent__c=urgent,
+    Deployment__c=deployment ("self_managed" | "saas"),
+    OM_Region__c=account.region, and OM_Submission__c: the whole contract
+    payload as JSON text, the way a Salesforce Flow would serialize the
+    quote, contacts, order form, PO and booking facts when the rep submits.
+    Standard fields win over the JSON when the adapter reads.
+    Deployment__c and OM_Region__c are denormalized so a review can select
+    "self-managed deals of region R" by SOQL: the sandbox answers no
+    relationship queries (`Account.OM_Region__c`), and in a real org
+    OM_Region__c on the Opportunity is a formula field over the Account's.
 Account
     Id=account.id, Name=account.name, BillingCountry=account.country,
     OM_Region__c=account.region.
@@ -57,6 +63,8 @@ SOBJECTS: dict[str, dict[str, FieldType]] = {
         "License_Delivery_Date__c": "date",
         "Urgent__c": "boolean",
         "OM_Submission__c": "textarea",
+        "Deployment__c": "picklist",
+        "OM_Region__c": "picklist",
         **_AUDIT,
     },
     "Account": {
@@ -151,6 +159,8 @@ def records_for(opportunity: Opportunity, stamp: str) -> dict[str, dict[str, Any
             "License_Delivery_Date__c": None,
             "Urgent__c": opportunity.urgent,
             "OM_Submission__c": json.dumps(opportunity.model_dump(mode="json")),
+            "Deployment__c": opportunity.deployment.value,
+            "OM_Region__c": account.region.value,
             **audit,
         },
     }

@@ -14,6 +14,7 @@ from temporalio.client import (
 )
 
 from domain.settings import Settings
+from workers.license_schedules import ensure_license_review_schedules
 from workflows.intake_poll import IntakePollWorkflow
 
 INTAKE_POLL_SCHEDULE = "om-intake-poll"
@@ -40,4 +41,5 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
         created.append(INTAKE_POLL_SCHEDULE)
     except ScheduleAlreadyRunningError:
         pass
+    created += await ensure_license_review_schedules(client, settings)
     return created

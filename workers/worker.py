@@ -25,11 +25,16 @@ def build_worker(
     settings = settings or load_settings()
     if activities is None:
         from activities import build_activities
+        from activities.license_review import LicenseReviewActivities
         from workers.approvals import Approvals
         from workers.intake import IntakeActivities
 
         intake = IntakeActivities(Approvals(client, settings))
-        activities = [*build_activities(settings), intake.poll]
+        activities = [
+            *build_activities(settings),
+            intake.poll,
+            *LicenseReviewActivities(settings, client).activities(),
+        ]
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
