@@ -361,12 +361,14 @@ def check(file: Path, as_json: JsonOpt = False) -> None:
 
 def _mount_subcommands() -> None:
     from cli.audit import register as register_audit
+    from cli.kpi import register as register_kpi
     from cli.licenses import register as register_licenses
     from cli.sandbox import sandbox_app
 
     app.add_typer(sandbox_app, name="sandbox")
     register_audit(app)
     register_licenses(app)
+    register_kpi(app)
 
 
 _mount_subcommands()

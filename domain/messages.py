@@ -30,6 +30,7 @@ class ActivityName(StrEnum):
     BUSINESS_TIME = "policy.business_time"
     NOTIFY = "notify.send"
     INTAKE_POLL = "intake.poll"
+    PROJECT_REPORTING = "reporting.project"
 
 
 class CrmUpdate(BaseModel):

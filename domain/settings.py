@@ -169,6 +169,14 @@ class Settings(BaseSettings):
         description="Reject a round at once, with the pre-check's codes, when it has hard findings",
     )
     booking: BookingPolicy = Field(default_factory=BookingPolicy)
+    reporting_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the KPI store; None: SQLite at <home>/reporting.db",
+    )
+    reporting_interval: timedelta = Field(
+        default=timedelta(minutes=15),
+        description="How often workflow histories are projected into the reporting store",
+    )
     calendar: CalendarPolicy = Field(
         default_factory=CalendarPolicy,
         description="Per-region hours, time zone, holidays, cutoff and SLA length",
@@ -198,7 +206,9 @@ class Settings(BaseSettings):
     channels: Channels = Field(default_factory=Channels)
     license_service: ServiceSettings = Field(default_factory=ServiceSettings)
 
-    @field_validator("license_recheck_interval", "intake_poll_interval", mode="before")
+    @field_validator(
+        "license_recheck_interval", "intake_poll_interval", "reporting_interval", mode="before"
+    )
     @classmethod
     def _parse_interval(cls, value: Any) -> Any:
         return parse_duration(value)

@@ -16,30 +16,43 @@ from temporalio.client import (
 from domain.settings import Settings
 from workers.license_schedules import ensure_license_review_schedules
 from workflows.intake_poll import IntakePollWorkflow
+from workflows.reporting_projection import ReportingProjectionWorkflow
 
 INTAKE_POLL_SCHEDULE = "om-intake-poll"
+REPORTING_SCHEDULE = "om-reporting-projection"
+
+
+async def _create(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
+def _every(workflow_run, run_id: str, settings: Settings, every) -> Schedule:  # type: ignore[no-untyped-def]
+    """A schedule starting `workflow_run` every `every`, never two at once."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(workflow_run, id=run_id, task_queue=settings.task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
-    """Create the schedules that do not exist yet; returns the ids created."""
-    created = []
-    try:
-        await client.create_schedule(
-            INTAKE_POLL_SCHEDULE,
-            Schedule(
-                action=ScheduleActionStartWorkflow(
-                    IntakePollWorkflow.run,
-                    id="om-intake-poll-run",
-                    task_queue=settings.task_queue,
-                ),
-                spec=ScheduleSpec(
-                    intervals=[ScheduleIntervalSpec(every=settings.intake_poll_interval)]
-                ),
-                policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            ),
-        )
-        created.append(INTAKE_POLL_SCHEDULE)
-    except ScheduleAlreadyRunningError:
-        pass
+    """Create the schedules that do not exist yet; returns the ids created.
+    An existing schedule is left as it is (it may have been paused on purpose)."""
+    wanted = {
+        INTAKE_POLL_SCHEDULE: _every(
+            IntakePollWorkflow.run, "om-intake-poll-run", settings, settings.intake_poll_interval
+        ),
+        REPORTING_SCHEDULE: _every(
+            ReportingProjectionWorkflow.run,
+            "om-reporting-projection-run",
+            settings,
+            settings.reporting_interval,
+        ),
+    }
+    created = [sid for sid, schedule in wanted.items() if await _create(client, sid, schedule)]
     created += await ensure_license_review_schedules(client, settings)
     return created

@@ -28,12 +28,14 @@ def build_worker(
         from activities.license_review import LicenseReviewActivities
         from workers.approvals import Approvals
         from workers.intake import IntakeActivities
+        from workers.reporting import ReportingActivities
 
         intake = IntakeActivities(Approvals(client, settings))
         activities = [
             *build_activities(settings),
             intake.poll,
             *LicenseReviewActivities(settings, client).activities(),
+            ReportingActivities(client, settings).project,
         ]
     return Worker(
         client,

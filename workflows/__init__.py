@@ -3,12 +3,19 @@
 from workflows.intake_poll import IntakePollWorkflow
 from workflows.license_review import LicenseReviewWorkflow
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
+from workflows.reporting_projection import ReportingProjectionWorkflow
 
-ALL_WORKFLOWS = [OpportunityApprovalWorkflow, IntakePollWorkflow, LicenseReviewWorkflow]
+ALL_WORKFLOWS = [
+    OpportunityApprovalWorkflow,
+    IntakePollWorkflow,
+    LicenseReviewWorkflow,
+    ReportingProjectionWorkflow,
+]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "IntakePollWorkflow",
     "LicenseReviewWorkflow",
     "OpportunityApprovalWorkflow",
+    "ReportingProjectionWorkflow",
 ]

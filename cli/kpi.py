@@ -1,0 +1,371 @@
+"""`om kpi` and `om kpi csat import`: the handbook's KPIs without a spreadsheet.
+
+`om kpi` first brings the reporting store up to date from Temporal (the
+projection of workers.reporting; `--no-sync` skips it, e.g. when Temporal is
+down or the store is fed by the scheduled projection), then computes every
+KPI for the period (domain.kpi) and prints a table per KPI with its target
+and whether it is met; `--json` prints the same report as data.
+
+Mounted by cli/main.py with `register(app)`. The helpers of cli.main are
+imported inside the commands because cli.main imports this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from domain.models import Region
+
+if TYPE_CHECKING:
+    from activities.reporting import ReportingStore
+    from domain.kpi import Figure, KpiReport, KpiTargets
+    from domain.settings import Settings
+    from workers.reporting import ProjectionReport
+
+T = TypeVar("T")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+kpi_app = typer.Typer(
+    help="The handbook's KPIs, from the reporting store (synced from Temporal first).",
+    invoke_without_command=True,
+)
+csat_app = typer.Typer(help="Regional CSAT survey responses.", no_args_is_help=True)
+kpi_app.add_typer(csat_app, name="csat")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `kpi` (and `kpi csat import`) to the `om` app."""
+    app.add_typer(kpi_app, name="kpi")
+
+
+# ---- shared ---------------------------------------------------------------------------
+
+
+def _store_call(settings: Settings, work: Callable[[ReportingStore], T]) -> T:
+    """Open the reporting store, run `work`, close it; a database that cannot be
+    reached or a bad URL is one clear line, with any password hidden."""
+    import sqlalchemy as sa
+
+    from activities.reporting import ReportingStore, reporting_url
+    from cli.main import fail
+
+    url = reporting_url(settings)
+    try:
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        fail(f"reporting store: {url!r} is not a SQLAlchemy URL (OM_REPORTING_URL)")
+    try:
+        with ReportingStore(url) as store:
+            return work(store)
+    except sa.exc.SQLAlchemyError as error:
+        fail(f"reporting store {shown}: {str(error).splitlines()[0]}")
+    except ImportError as error:  # the URL's database driver, e.g. psycopg for PostgreSQL
+        fail(f"reporting store {shown}: its database driver is not installed ({error})")
+    raise AssertionError("unreachable")
+
+
+async def _sync(store: ReportingStore) -> ProjectionReport:
+    from cli.main import _approvals
+    from domain.errors import Unavailable
+    from workers.reporting import project_all
+
+    try:
+        client = (await _approvals()).client
+    except Unavailable as error:
+        raise Unavailable(f"{error}; or report from the store as it is with --no-sync") from error
+    return await project_all(client, store)
+
+
+def _targets(settings: Settings, region: Region | None) -> KpiTargets:
+    """The published targets, with the approval SLA from the calendar policy
+    (the longest regional SLA when no region is chosen and they differ)."""
+    from domain.kpi import KpiTargets
+
+    regions = [region] if region else list(Region)
+    hours = max(settings.calendar.hours_for(r).sla_business_hours for r in regions)
+    return KpiTargets(sla_business_hours=hours)
+
+
+# ---- om kpi ------------------------------------------------------------------------------
+
+
+@kpi_app.callback()
+def kpi(
+    ctx: typer.Context,
+    start: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive (YYYY-MM-DD)."),
+    ] = None,
+    quarter: Annotated[
+        str | None,
+        typer.Option(
+            "--quarter",
+            help="Calendar quarter, e.g. 2026Q4 = Oct-Dec; FY2027Q4 for GitLab's fiscal "
+            "quarter (Nov-Jan).",
+        ),
+    ] = None,
+    fiscal: Annotated[
+        bool, typer.Option("--fiscal", help="Read --quarter as a GitLab fiscal quarter.")
+    ] = False,
+    region: Annotated[
+        Region | None,
+        typer.Option("--region", case_sensitive=False, help="AMER, EMEA or APAC."),
+    ] = None,
+    no_sync: Annotated[
+        bool,
+        typer.Option("--no-sync", help="Report from the store as it is; do not read Temporal."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """KPIs for a period: approval SLA, first response, accuracy, rejections,
+    Closed Won, license delivery and regional CSAT, each against its target.
+
+    A review round counts in the period of its SLA clock start; without a
+    period, everything recorded is reported.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from cli.main import emit, fail, run_async
+    from domain.kpi import PeriodError, date_period, kpi_report, quarter_period
+    from domain.settings import load_settings
+
+    if quarter and (start or end):
+        fail("give either --quarter or --from/--to, not both")
+    if fiscal and not quarter:
+        fail("--fiscal reads --quarter as a fiscal quarter: give --quarter too")
+    try:
+        period = (
+            quarter_period(quarter, fiscal)
+            if quarter
+            else date_period(start.date() if start else None, end.date() if end else None)
+        )
+    except PeriodError as error:
+        fail(str(error))
+    settings = load_settings()
+
+    def work(store: ReportingStore) -> KpiReport:
+        if not no_sync:
+            synced = run_async(lambda: _sync(store))
+            _print_sync(synced, as_json)
+        rounds = store.review_rounds(period.start, period.end, region)
+        return kpi_report(rounds, store.csat(), period, region, _targets(settings, region))
+
+    report = _store_call(settings, work)
+    emit(report, as_json, lambda: print_report(report))
+
+
+def _print_sync(synced: ProjectionReport, as_json: bool) -> None:
+    """One line on what the projection did (stderr: stdout stays the report)."""
+    typer.echo(
+        f"synced from Temporal: {synced.listed} approval workflow runs, "
+        f"{synced.projected} read, {synced.unchanged} closed and unchanged, "
+        f"{synced.transitions_added} new transitions"
+        + (f", {len(synced.failed)} failed" if synced.failed else ""),
+        err=True,
+    )
+    for run, why in synced.failed.items():
+        typer.echo(f"  not projected: {run}: {why}", err=True)
+
+
+# ---- rendering --------------------------------------------------------------------------
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "share":
+        return f"{value:.1%}"
+    if unit == "hours":
+        return f"{value:.2f} business h"
+    return f"{value:.1f} days"
+
+
+def _target(figure: Figure) -> str:
+    if figure.target is None:
+        return figure.note or "no target"
+    return ("≥ " if figure.higher_is_better else "≤ ") + _value(figure.target, figure.unit)
+
+
+def _status(figure: Figure) -> str:
+    if figure.met is None:
+        return "n/a" if figure.target is not None else ""
+    return "[green]met[/green]" if figure.met else "[red]missed[/red]"
+
+
+def _figures(title: str, rows: list[tuple[str, Figure]], caption: str = "") -> Table:
+    grid = Table("figure", "value", "target", "status", "basis", title=title, title_justify="left")
+    for label, figure in rows:
+        grid.add_row(
+            label,
+            _value(figure.value, figure.unit),
+            _target(figure),
+            _status(figure),
+            str(figure.basis),
+        )
+    if caption:
+        grid.caption, grid.caption_justify = caption, "left"
+    return grid
+
+
+def _or_none(grid: Table) -> Table:
+    """An empty breakdown says so instead of showing a bare header."""
+    if not grid.row_count:
+        grid.add_row("(none in this period)", *[""] * (len(grid.columns) - 1))
+    return grid
+
+
+def print_report(report: KpiReport) -> None:
+    """A Rich table per KPI, each figure with its target and met / missed."""
+    from cli.audit import _stdout
+
+    console = _stdout()
+    where = f", region {report.region}" if report.region else ", all regions"
+    console.print(
+        f"[bold]KPIs for {escape(report.period)}[/bold]{where}: {report.rounds} review rounds"
+    )
+    sla = report.sla
+    console.print(
+        _figures(
+            "Approval SLA (Order Management review rounds)",
+            [
+                ("decided within the SLA", sla.share_within),
+                ("median time to decision", sla.median_hours),
+                ("p90 time to decision", sla.p90_hours),
+            ],
+            f"{sla.decided} decided ({sla.within} within the SLA), {sla.pending} pending "
+            f"({sla.pending_breached} breached), {sla.unmeasured} without recorded business time",
+        )
+    )
+    console.print(
+        _figures(
+            "First response",
+            [("average, first round", report.first_response.average_hours)],
+        )
+    )
+    accuracy = report.accuracy
+    console.print(
+        _figures(
+            "Approval accuracy",
+            [("1 - Billing rejections / approvals", accuracy.accuracy)],
+            f"{accuracy.om_approvals} approvals sent to Billing, {accuracy.finance_rejections} "
+            f"rejected by Billing, {accuracy.awaiting_billing} awaiting Billing",
+        )
+    )
+    rejections = report.rejections
+    grid = Table(
+        "reason code",
+        "rejections",
+        title=f"Opportunity Rejections ({rejections.rejections} by Order Management, "
+        f"{rejections.automatic} automatic)",
+        title_justify="left",
+    )
+    for item in rejections.by_reason:
+        grid.add_row(item.code, str(item.count))
+    console.print(_or_none(grid))
+    grid = Table("region", "top reasons", title="Top rejection reasons per region")
+    grid.title_justify = "left"
+    for region, top in rejections.top_by_region.items():
+        grid.add_row(region, ", ".join(f"{i.code} ({i.count})" for i in top))
+    if rejections.billing_rejections:
+        grid.caption = f"Billing rejected {rejections.billing_rejections}: " + ", ".join(
+            f"{i.code} ({i.count})" for i in rejections.billing_by_reason
+        )
+        grid.caption_justify = "left"
+    console.print(_or_none(grid))
+    won = report.closed_won
+    grid = Table("region / specialist", "Closed Won", title=f"Closed Won ({won.total})")
+    grid.title_justify = "left"
+    for region, count in won.by_region.items():
+        grid.add_row(region, str(count))
+    for specialist, count in won.by_specialist.items():
+        grid.add_row(f"  {escape(specialist)}", str(count))
+    console.print(_or_none(grid))
+    lic = report.license_delivery
+    console.print(
+        _figures(
+            "License delivery (self-managed Closed Won)",
+            [
+                ("delivered automatically", lic.automatic_share),
+                ("median days Closed Won to delivery", lic.median_days_to_delivery),
+            ],
+            f"{lic.closed_won_self_managed} deals: {lic.delivered_automatically} automatic, "
+            f"{lic.with_ticket} with a Support ticket, {lic.awaiting} awaiting; "
+            f"{lic.tickets_opened} tickets opened",
+        )
+    )
+    grid = Table(
+        "region",
+        "responses",
+        *report.csat.overall.answers,
+        "rating",
+        "target",
+        "status",
+        title="Regional CSAT: (Excellent + Good + Neutral) / all",
+        title_justify="left",
+    )
+    for region, csat in [*report.csat.by_region.items(), ("all", report.csat.overall)]:
+        grid.add_row(
+            region,
+            str(csat.responses),
+            *(str(n) for n in csat.answers.values()),
+            _value(csat.rating.value, "share") if csat.responses else "no responses",
+            _target(csat.rating),
+            _status(csat.rating),
+        )
+    console.print(grid)
+    for note in report.notes:
+        console.print(f"note: {escape(note)}")
+
+
+# ---- om kpi csat import ----------------------------------------------------------------------
+
+
+@csat_app.command("import")
+def csat_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns region, quarter, response.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import CSAT survey responses; a bad row stops the import (nothing is stored)
+    and names its line and column. Importing the same file again adds nothing."""
+    from cli.main import emit, fail
+    from domain.kpi import CsatImportError, parse_csat_csv
+    from domain.settings import load_settings
+
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror or error}")
+    try:
+        responses = parse_csat_csv(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        fail(f"{file}: not UTF-8 text; save the survey export as CSV UTF-8")
+    except CsatImportError as error:
+        fail(f"{file}: {error}; nothing imported")
+    source = hashlib.sha256(raw).hexdigest()
+    now = datetime.now(UTC)
+    added = _store_call(load_settings(), lambda store: store.add_csat(responses, source, now))
+    result = {
+        "file": str(file),
+        "sha256": source,
+        "responses": len(responses),
+        "added": added,
+        "already_imported": len(responses) - added,
+    }
+    emit(
+        result,
+        as_json,
+        f"imported {added} CSAT responses from {file}"
+        + (f" ({result['already_imported']} already imported)" if added < len(responses) else ""),
+    )
