@@ -6,6 +6,7 @@ Every error is JSON with a `detail` that names the problem.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -13,12 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
+from api.console import console_router
 from api.deps import Ops, User
 from api.intake import intake_router
+from api.queue_view import QueueEntry, queue_entries
 from domain.errors import NotSubmitted, OmError, Refused, UnknownOpportunity, UnknownUser
 from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
-from domain.queue import QueueItem
 from domain.reasons import UnknownReasonCode
 from domain.settings import Settings, load_settings
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings or load_settings()
     app.state.client = client
     app.include_router(intake_router())
+    app.include_router(console_router())
 
     @app.exception_handler(OmError)
     async def om_error(_: Request, error: OmError) -> JSONResponse:
@@ -63,9 +66,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/queue", response_model=list[QueueItem])
-    async def queue(_: User, ops: Ops, region: Region | None = None) -> list[QueueItem]:
-        return await ops.queue(region)
+    @app.get("/queue", response_model=list[QueueEntry])
+    async def queue(_: User, ops: Ops, region: Region | None = None) -> list[QueueEntry]:
+        """Open reviews in priority order, each with the business time left
+        on its SLA in its queue region's calendar."""
+        rows = queue_entries(
+            await ops.queue(region), app.state.settings.calendar, datetime.now(UTC)
+        )
+        return [entry for entry, _ in rows]
 
     @app.get("/opportunities/{opportunity_id}", response_model=ApprovalStatus)
     async def opportunity(opportunity_id: str, _: User, ops: Ops) -> ApprovalStatus:

@@ -187,6 +187,7 @@ Order Management orchestrator is up.
   Temporal UI      http://127.0.0.1:{TEMPORAL_UI_PORT}
   Temporal server  127.0.0.1:{TEMPORAL_PORT} (namespace {settings.temporal_namespace})
   HTTP API         http://127.0.0.1:{API_PORT}   (OpenAPI docs at /docs)
+  Console          http://127.0.0.1:{API_PORT}/console   (sign in as one of the demo users)
   Intake webhook   POST http://127.0.0.1:{API_PORT}/intake/salesforce, X-OM-Signature =
                    hex HMAC-SHA256 of the body with the intake secret ({secret_note})
   Salesforce       {info.salesforce_instance_url}  (sandbox, TLS CA {info.ca_file})

@@ -1,0 +1,77 @@
+"""SLA countdown of queue rows: business time left and the amber/red levels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from api.queue_view import queue_entries, sla_clock
+from domain.calendar import CalendarPolicy, RegionHours
+from domain.models import Region
+from domain.queue import QueueItem
+
+NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)  # Tuesday 10:00 in Los Angeles
+
+
+def around_the_clock() -> CalendarPolicy:
+    hours = RegionHours(
+        time_zone="UTC",
+        open=time(0),
+        close=time(23, 59, 59, 999999),
+        cutoff=time(23, 59, 59, 999998),
+        workdays=(0, 1, 2, 3, 4, 5, 6),
+    )
+    return CalendarPolicy(regions={r: hours for r in Region})
+
+
+@pytest.mark.parametrize(
+    ("hours_left", "level"),
+    [(12, "ok"), (6.01, "ok"), (6, "amber"), (3.01, "amber"), (3, "red"), (0.5, "red")],
+)
+def test_amber_from_half_the_sla_used_and_red_from_three_quarters(hours_left, level):
+    clock = sla_clock(NOW + timedelta(hours=hours_left), "AMER", around_the_clock(), NOW)
+    assert clock is not None and clock.level == level and not clock.breached
+    assert clock.left_seconds == pytest.approx(hours_left * 3600)
+
+
+def test_past_deadline_or_recorded_breach_is_red_and_breached():
+    overdue = sla_clock(NOW - timedelta(hours=1), "AMER", around_the_clock(), NOW)
+    assert overdue.breached and overdue.level == "red" and overdue.left_seconds == -3600
+    recorded = sla_clock(NOW + timedelta(hours=10), "AMER", around_the_clock(), NOW, True)
+    assert recorded.breached and recorded.level == "red"
+
+
+def test_time_left_counts_business_hours_of_the_queue_region_only():
+    # Default AMER calendar (07:00-17:00 Los Angeles): from Tuesday 10:00 to
+    # Wednesday 10:00 local is 7 h on Tuesday plus 3 h on Wednesday.
+    deadline = NOW + timedelta(days=1)
+    clock = sla_clock(deadline, Region.AMER, CalendarPolicy(), NOW)
+    assert clock.left_seconds == 10 * 3600
+    # Thanksgiving (Thursday 26 November 2026) does not count in AMER.
+    thursday = datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # Wednesday 15:00 local
+    friday_9 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # Friday 09:00 local
+    clock = sla_clock(friday_9, Region.AMER, CalendarPolicy(), thursday)
+    assert clock.left_seconds == 4 * 3600
+
+
+def test_no_clock_without_a_deadline():
+    assert sla_clock(None, "AMER", CalendarPolicy(), NOW) is None
+
+
+def test_queue_entries_count_down_om_review_only():
+    deadline = NOW + timedelta(hours=4)
+    om = QueueItem(
+        opportunity_id="A",
+        stage="om_review",
+        region=Region.AMER,
+        queue_region=Region.AMER,
+        sla_deadline=deadline,
+    )
+    finance = om.model_copy(update={"opportunity_id": "B", "stage": "finance_review"})
+    (om_entry, om_clock), (fin_entry, fin_clock) = queue_entries(
+        [om, finance], around_the_clock(), NOW
+    )
+    assert om_entry.business_time_left_seconds == 4 * 3600 and om_clock.level == "amber"
+    assert fin_entry.business_time_left_seconds is None and fin_clock is None
+    assert om_entry.model_dump()["opportunity_id"] == "A"

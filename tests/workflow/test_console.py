@@ -1,0 +1,440 @@
+"""The console's pages and forms through httpx, against the real workflow.
+
+Opportunity pages and decisions run on the time-skipping server (the
+`harness`); the queue pages and `GET /queue` list workflows by search
+attribute, which only a real dev server answers (`dev_harness`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from domain.reasons import ReasonCode
+from tests.devserver import dev_server
+from tests.workflow.conftest import Harness, new_payload, wait_stage
+from tests.workflow.fakes import FakeSystems
+from tests.workflow.test_review_sla import round_the_clock, use_calendars
+from workers.search_attributes import ensure_search_attributes
+from workers.worker import build_worker
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+async def sign_in(client: httpx.AsyncClient, token: str) -> str:
+    """Sign in with a roster token; returns the session's CSRF token."""
+    response = await client.post("/console/login", data={"token": token})
+    assert response.status_code == 303, response.text
+    # Any page shows the session's token (the sign-out form carries it).
+    page = await client.get("/console/login")
+    found = CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def _client(harness: Harness) -> httpx.AsyncClient:
+    app = create_app(harness.settings, harness.env.client)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console")
+
+
+@pytest.fixture
+async def console(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(harness) as client:
+        yield client
+
+
+def _starting_in(payload: dict[str, Any], days: int) -> dict[str, Any]:
+    """The payload with its quote starting `days` from today (Billing's review
+    opens 15 days before the start, so tests do not depend on today's date)."""
+    start = datetime.now(UTC).date() + timedelta(days=days)
+    payload["quote"] = {
+        **payload["quote"],
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=364)).isoformat(),
+    }
+    return payload
+
+
+# ---- sign in ------------------------------------------------------------------------------
+
+
+async def test_pages_need_sign_in_and_the_session_cookie_is_httponly_lax(console):
+    for path in ("/console/queue", "/console/opportunities/006X", "/console"):
+        response = await console.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/console/")
+    to_login = await console.get("/console/queue?region=EMEA")
+    assert to_login.headers["location"] == "/console/login?next=%2Fconsole%2Fqueue%3Fregion%3DEMEA"
+
+    login = await console.get("/console/login")
+    assert login.status_code == 200
+    assert 'data-email="om.amer@example.com"' in login.text and '<label for="token">' in login.text
+
+    elsewhere = await console.post(
+        "/console/login",
+        data={"token": "demo-om-amer"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert elsewhere.status_code == 403 and "set-cookie" not in elsewhere.headers
+    wrong = await console.post("/console/login", data={"token": "nope"})
+    assert wrong.status_code == 401 and "unknown token" in wrong.text
+    assert "om_console" not in wrong.headers.get("set-cookie", "")
+
+    picked = await console.post(
+        "/console/login",
+        data={"email": "auditor@example.com", "next": "https://evil.example/x"},
+    )
+    assert picked.status_code == 303 and picked.headers["location"] == "/console/queue"
+    cookie = picked.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
+
+    page = await console.get("/console/login")
+    assert page.status_code == 200 and "Ari Auditor" in page.text
+    csrf = CSRF.search(page.text).group(1)
+    refused = await console.post("/console/logout", data={})
+    assert refused.status_code == 403
+    out = await console.post("/console/logout", data={"csrf": csrf})
+    assert out.status_code == 303
+    assert (await console.get("/console/queue")).status_code == 303
+
+
+# ---- opportunity page -----------------------------------------------------------------
+
+
+async def test_opportunity_page_shows_facts_findings_rounds_and_om_forms(
+    console, harness, example_payload
+):
+    payload = new_payload(example_payload, po_required=True)
+    payload["quote"]["bill_to"]["address"]["postal_code"] = None
+    opp = await harness.submit(payload)
+    await sign_in(console, "demo-om-amer")
+
+    page = await console.get(f"/console/opportunities/{opp.id}")
+    assert page.status_code == 200
+    html = page.text
+    # The facts a specialist checks.
+    for fact in ("Q-10042", "Sam Buyer", "CTO", "Springfield", "125,000.00 USD", "GitLab Inc."):
+        assert fact in html, fact
+    assert "direct" in html and "self_managed" in html
+    # Pre-check findings with code, field and message.
+    status = await harness.status(opp.id)
+    codes = {f.code for f in status.findings}
+    assert {"PO_MISSING", "CONTACT_ADDRESS_INCOMPLETE"} <= codes
+    for finding in status.findings:
+        assert finding.code in html and finding.field in html
+    # Rounds and history.
+    assert 'data-testid="rounds"' in html and "booking_check" in html
+    # OM decision forms: approve, reject with every reason code and a comment.
+    assert 'data-testid="approve-form"' in html and 'data-testid="reject-form"' in html
+    for code in ReasonCode:
+        assert f'id="reject-{code.value}"' in html
+        assert f'<label for="reject-{code.value}">' in html
+    assert '<label for="reject-comment">' in html
+    assert 'name="round" value="1"' in html
+    assert 'data-testid="rep-forms"' not in html
+
+
+async def test_judgment_findings_get_acknowledge_checkboxes(console, harness, example_payload):
+    payload = _starting_in(new_payload(example_payload, deployment="saas", type="add_on"), -40)
+    opp = await harness.submit(payload)
+    csrf = await sign_in(console, "demo-om-amer")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert 'id="ack-START_DATE_CONFIRMATION_NEEDED"' in html
+    url = f"/console/opportunities/{opp.id}/decide"
+    form = {"csrf": csrf, "stage": "om", "action": "approve", "round": "1"}
+
+    unacknowledged = await console.post(url, data=form)
+    assert unacknowledged.status_code == 422
+    assert "START_DATE_CONFIRMATION_NEEDED" in unacknowledged.text
+    assert 'role="alert"' in unacknowledged.text
+
+    acknowledged = await console.post(
+        url, data={**form, "acknowledged": ["START_DATE_CONFIRMATION_NEEDED"]}
+    )
+    assert acknowledged.status_code == 303
+    await wait_stage(harness, opp.id, "finance_review")
+
+
+async def test_auditor_sees_everything_but_no_controls_and_posts_are_403(
+    console, harness, example_payload
+):
+    opp = await harness.submit(new_payload(example_payload, po_required=True))
+    csrf = await sign_in(console, "demo-auditor")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert "PO_MISSING" in html and "Q-10042" in html and 'data-testid="history"' in html
+    main = html.split('<main id="main"', 1)[1]
+    assert "<button" not in main and "<form" not in main and 'type="checkbox"' not in main
+
+    history_before = len((await harness.status(opp.id)).history)
+    for path, data in [
+        ("decide", {"stage": "om", "action": "approve", "round": "1"}),
+        ("rep", {"action": "recall"}),
+    ]:
+        response = await console.post(
+            f"/console/opportunities/{opp.id}/{path}", data={"csrf": csrf, **data}
+        )
+        assert response.status_code == 403 and "read-only" in response.text
+    bulk = await console.post("/console/queue/approve", data={"csrf": csrf, "ids": [opp.id]})
+    assert bulk.status_code == 403 and "only Billing" in bulk.text
+    status = await harness.status(opp.id)
+    assert status.stage == "om_review" and len(status.history) == history_before
+
+
+async def test_posts_without_the_sessions_csrf_token_are_403_and_change_nothing(
+    console, harness, example_payload
+):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    await sign_in(console, "demo-om-amer")
+    url = f"/console/opportunities/{opp.id}/decide"
+    decision = {"stage": "om", "action": "approve"}
+    missing = await console.post(url, data=decision)
+    assert missing.status_code == 403 and "CSRF" in missing.text
+    forged = await console.post(url, data={**decision, "csrf": "0" * 64})
+    assert forged.status_code == 403
+
+    # Another user's token does not sign this user's forms either.
+    async with _client(harness) as other:
+        other_csrf = await sign_in(other, "demo-om-emea")
+    stolen = await console.post(url, data={**decision, "csrf": other_csrf})
+    assert stolen.status_code == 403
+    assert (await harness.status(opp.id)).stage == "om_review"
+
+
+async def test_refusals_are_shown_inline_with_the_apis_status(console, harness, example_payload):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    url = f"/console/opportunities/{opp.id}/decide"
+
+    async with _client(harness) as emea:
+        emea_csrf = await sign_in(emea, "demo-om-emea")
+        other_region = await emea.post(
+            url, data={"csrf": emea_csrf, "stage": "om", "action": "approve", "round": "1"}
+        )
+    assert other_region.status_code == 403
+    assert "belongs to AMER" in other_region.text and "Traceback" not in other_region.text
+
+    csrf = await sign_in(console, "demo-om-amer")
+    reject = {"csrf": csrf, "stage": "om", "action": "reject", "round": "1"}
+    no_reason = await console.post(url, data={**reject, "comment": "fix it"})
+    assert no_reason.status_code == 422 and "at least one reason code" in no_reason.text
+    assert "fix it" in no_reason.text  # the comment typed is kept
+    bogus = await console.post(url, data={**reject, "reasons": ["BOGUS"], "comment": "x"})
+    assert bogus.status_code == 422 and "BOGUS" in bogus.text
+
+    approve = {"csrf": csrf, "stage": "om", "action": "approve", "round": "1"}
+    first = await console.post(url, data=approve)
+    assert first.status_code == 303
+    shown = await console.get(first.headers["location"])
+    assert 'data-testid="flash"' in shown.text and "finance_review" in shown.text
+    again = await console.post(url, data=approve)
+    assert again.status_code == 409
+    assert "no Order Management review is pending" in again.text
+    assert 'data-testid="approve-form"' not in again.text  # the page shows where it stands now
+
+    missing = await console.get("/console/opportunities/006NOTHERE")
+    assert missing.status_code == 404 and "has no approval workflow" in missing.text
+
+
+async def test_om_rejects_with_two_codes_then_the_rep_resubmits(console, harness, example_payload):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    csrf = await sign_in(console, "demo-om-amer")
+    rejected = await console.post(
+        f"/console/opportunities/{opp.id}/decide",
+        data={
+            "csrf": csrf,
+            "stage": "om",
+            "action": "reject",
+            "round": "1",
+            "reasons": ["PO_MISSING", "VAT_ID_MISSING"],
+            "comment": "Attach the PO and add the VAT ID",
+        },
+    )
+    assert rejected.status_code == 303
+    status = await wait_stage(harness, opp.id, "rejected")
+    chatter = harness.fakes.chatter[-1].body
+    assert "PO_MISSING" in chatter and "VAT_ID_MISSING" in chatter
+    assert status.rounds[0].outcome is not None
+
+    async with _client(harness) as rep:
+        rep_csrf = await sign_in(rep, "demo-riley-rep")
+        html = (await rep.get(f"/console/opportunities/{opp.id}")).text
+        assert 'data-testid="rep-forms"' in html and "Resubmit for approval" in html
+        assert 'data-testid="decision-forms"' not in html
+        resubmitted = await rep.post(
+            f"/console/opportunities/{opp.id}/rep",
+            data={"csrf": rep_csrf, "action": "resubmit", "comment": "PO attached"},
+        )
+        assert resubmitted.status_code == 303
+    status = await wait_stage(harness, opp.id, "om_review")
+    assert status.round == 2
+
+
+async def test_billing_gets_finance_forms_after_om_approval(console, harness, example_payload):
+    opp = await harness.submit(_starting_in(new_payload(example_payload, deployment="saas"), 5))
+    await harness.approvals.decide(opp.id, "om.amer@example.com", "om", "approve")
+    await wait_stage(harness, opp.id, "finance_review")
+    csrf = await sign_in(console, "demo-billing")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert "Billing decision" in html and 'name="stage" value="finance"' in html
+    approved = await console.post(
+        f"/console/opportunities/{opp.id}/decide",
+        data={"csrf": csrf, "stage": "finance", "action": "approve", "round": "1"},
+    )
+    assert approved.status_code == 303
+    status = await harness.status(opp.id)
+    assert status.stage not in ("om_review", "finance_review")
+
+
+# ---- queue (dev server) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with dev_server(tmp_path_factory.mktemp("console-temporal")) as address:
+        yield address
+
+
+@pytest.fixture
+async def dev_harness(dev_address: str) -> AsyncIterator[Harness]:
+    """The harness's worker and fakes, on a dev server that can list workflows."""
+    client = await Client.connect(dev_address, data_converter=pydantic_data_converter)
+    await ensure_search_attributes(client)
+    fakes = FakeSystems()
+    harness = Harness(WorkflowEnvironment.from_client(client), fakes)
+    async with build_worker(client, harness.settings, activities=fakes.activities()):
+        yield harness
+
+
+@pytest.fixture
+async def dev_console(dev_harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(dev_harness) as client:
+        yield client
+
+
+async def listed(harness: Harness, *ids: str, region=None) -> None:
+    """Wait until the dev server's visibility lists every one of `ids`."""
+    for _ in range(200):
+        found = {i.opportunity_id for i in await harness.approvals.queue(region)}
+        if set(ids) <= found:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{ids} never listed")
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-id="([A-Za-z0-9]+)"', html)
+
+
+async def test_queue_lists_rows_in_priority_order_with_sla_countdown(
+    dev_console, dev_harness, example_payload
+):
+    # Round-the-clock calendars with a 12 h SLA: the countdown depends only on
+    # when the round was submitted, not on the day the test runs.
+    twelve_hours = round_the_clock().model_copy(update={"sla_business_hours": 12})
+    use_calendars(dev_harness, AMER=twelve_hours, EMEA=twelve_hours, APAC=twelve_hours)
+    now = datetime.now(UTC)
+    fresh = await dev_harness.submit(new_payload(example_payload, deployment="saas"), now)
+    amber = await dev_harness.submit(
+        new_payload(example_payload, deployment="saas"), now - timedelta(hours=7)
+    )
+    urgent = await dev_harness.submit(
+        new_payload(example_payload, deployment="saas", urgent=True), now - timedelta(hours=10)
+    )
+    emea = await dev_harness.submit(
+        new_payload(
+            example_payload,
+            deployment="saas",
+            account={**example_payload["account"], "country": "GB", "region": "EMEA"},
+        )
+    )
+    await listed(dev_harness, fresh.id, amber.id, urgent.id, emea.id)
+    await sign_in(dev_console, "demo-om-amer")
+
+    html = (await dev_console.get("/console/queue")).text
+    rows = _rows(html)
+    assert {fresh.id, amber.id, urgent.id} <= set(rows) and emea.id not in rows
+    assert rows.index(urgent.id) < rows.index(fresh.id)  # urgent first
+    assert '<option value="AMER" selected>' in html
+
+    def sla_class(opportunity_id: str) -> str:
+        row = html.split(f'<tr data-id="{opportunity_id}"', 1)[1].split("</tr>", 1)[0]
+        return re.search(r'class="sla (\w+)"', row).group(1)
+
+    assert (sla_class(fresh.id), sla_class(amber.id), sla_class(urgent.id)) == (
+        "ok",
+        "amber",
+        "red",
+    )
+    assert 'class="badge urgent"' in html
+
+    emea_view = await dev_console.get("/console/queue?region=EMEA&stage=om_review")
+    assert emea.id in _rows(emea_view.text) and fresh.id not in _rows(emea_view.text)
+    bad = await dev_console.get("/console/queue?region=MARS")
+    assert bad.status_code == 422 and "unknown region" in bad.text
+
+    api = await dev_console.get(
+        "/queue?region=AMER", headers={"Authorization": "Bearer demo-om-amer"}
+    )
+    by_id = {item["opportunity_id"]: item for item in api.json()}
+    left = by_id[amber.id]["business_time_left_seconds"]
+    assert 4.5 * 3600 < left < 5 * 3600 + 60
+    assert by_id[fresh.id]["business_time_left_seconds"] > 11.9 * 3600
+
+
+async def test_breached_reviews_of_other_regions_are_flagged_as_cover(
+    dev_console, dev_harness, example_payload
+):
+    use_calendars(dev_harness)  # 2-second SLA: the round breaches at once
+    opp = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
+    for _ in range(200):
+        items = await dev_harness.approvals.queue(None)
+        if any(i.opportunity_id == opp.id and i.breached for i in items):
+            break
+        await asyncio.sleep(0.05)
+    await sign_in(dev_console, "demo-om-emea")
+    html = (await dev_console.get("/console/queue")).text
+    row = html.split(f'<tr data-id="{opp.id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'class="badge breached"' in row and 'class="badge cover"' in row
+    assert 'class="sla red"' in row and "overdue" in row
+
+
+async def test_billing_bulk_approve_reports_each_row(dev_console, dev_harness, example_payload):
+    due = await dev_harness.submit(_starting_in(new_payload(example_payload, deployment="saas"), 5))
+    early = await dev_harness.submit(
+        _starting_in(new_payload(example_payload, deployment="saas"), 60)
+    )
+    for opp in (due, early):
+        await dev_harness.approvals.decide(opp.id, "om.amer@example.com", "om", "approve")
+        await wait_stage(dev_harness, opp.id, "finance_review")
+    for _ in range(200):
+        items = {i.opportunity_id: i.stage for i in await dev_harness.approvals.queue(None)}
+        if items.get(due.id) == items.get(early.id) == "finance_review":
+            break
+        await asyncio.sleep(0.05)
+    csrf = await sign_in(dev_console, "demo-billing")
+    html = (await dev_console.get("/console/queue")).text
+    assert "Finance review queue" in html and "Approve selected" in html
+    assert f'<label for="select-{due.id}"' in html and f'id="select-{early.id}"' in html
+
+    response = await dev_console.post(
+        "/console/queue/approve", data={"csrf": csrf, "ids": [due.id, early.id]}
+    )
+    assert response.status_code == 200
+    results = response.text.split('data-testid="bulk-results"', 1)[1].split("</table>", 1)[0]
+    ok_row = results.split(f'data-id="{due.id}"', 1)[1].split("</tr>", 1)[0]
+    refused_row = results.split(f'data-id="{early.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "badge ok" in ok_row
+    assert "refused (409)" in refused_row and "Billing reviews this opportunity from" in refused_row
+    assert (await dev_harness.status(due.id)).stage not in ("finance_review",)
+    assert (await dev_harness.status(early.id)).stage == "finance_review"
+    billing_due = (await dev_harness.status(early.id)).billing_review_due
+    assert billing_due is not None and billing_due.date() > date.today()
