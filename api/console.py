@@ -245,6 +245,21 @@ _HANDLED = (OmError, UnknownReasonCode, RPCError, RuntimeError)
 # ---- the router ---------------------------------------------------------------------------
 
 
+def _set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int | None = None
+) -> None:
+    """Console cookies: HttpOnly, SameSite=Lax, scoped to the console, Secure over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
 def console_router() -> APIRouter:
     """Routes under /console (left out of the OpenAPI schema: they are pages)."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -275,15 +290,7 @@ def console_router() -> APIRouter:
 
     def redirect_with_flash(request: Request, target: str, message: str) -> RedirectResponse:
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            FLASH_COOKIE,
-            quote(message[:500]),
-            max_age=60,
-            path=PREFIX,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
+        _set_cookie(response, request, FLASH_COOKIE, quote(message[:500]), max_age=60)
         return response
 
     # ---- static and entry ----------------------------------------------------
@@ -350,14 +357,7 @@ def console_router() -> APIRouter:
                 request, target, InlineError(422, "pick a demo user or paste your token")
             )
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            user.token or "",
-            path=PREFIX,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
+        _set_cookie(response, request, SESSION_COOKIE, user.token or "")
         return response
 
     @router.post("/logout")

@@ -12,11 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from cli.audit import register
-from domain.settings import load_settings
+from tests.cli_runner import in_process_cli
 from tests.integration import test_om_end_to_end as e2e
 
 # The end-to-end module's fixtures, shared by name (module-scoped: a dev server
@@ -35,17 +33,7 @@ BILLING = "billing@example.com"
 @pytest.fixture
 def audit_cli(om_env: dict[str, str]):  # type: ignore[no-untyped-def]
     """Invoke the audit commands in-process with the environment `om` gets."""
-    app = typer.Typer()
-    register(app)
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        load_settings.cache_clear()
-        try:
-            return CliRunner().invoke(app, list(args), env=om_env)
-        finally:
-            load_settings.cache_clear()
-
-    return invoke
+    return in_process_cli(register, om_env)
 
 
 def test_audit_evidence_pack_history_export_and_replay_of_a_live_run(

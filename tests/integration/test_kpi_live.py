@@ -13,12 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from activities.reporting import ReportingStore
 from cli.kpi import register
-from domain.settings import load_settings
+from tests.cli_runner import in_process_cli
 from tests.integration import test_om_end_to_end as e2e
 
 # The end-to-end module's fixtures, shared by name (module-scoped: a dev server
@@ -39,15 +37,7 @@ def kpi_cli(om_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-
     """Invoke the kpi commands in-process with the environment `om` gets and a
     reporting store of this test's own."""
     env = {**om_env, "OM_REPORTING_URL": f"sqlite:///{tmp_path / 'reporting.db'}"}
-    app = typer.Typer()
-    register(app)
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        load_settings.cache_clear()
-        try:
-            return CliRunner().invoke(app, list(args), env=env)
-        finally:
-            load_settings.cache_clear()
+    invoke = in_process_cli(register, env)
 
     invoke.url = env["OM_REPORTING_URL"]  # type: ignore[attr-defined]
     return invoke

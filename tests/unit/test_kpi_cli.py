@@ -7,12 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from activities.reporting import ReportingStore
 from cli.kpi import register
-from domain.settings import load_settings
+from tests.cli_runner import in_process_cli
 from tests.unit.test_reporting_store import HISTORIES, load
 from workers.reporting import project_history
 
@@ -30,17 +28,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def om(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    app = typer.Typer()
-    register(app)
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        load_settings.cache_clear()
-        try:
-            return CliRunner().invoke(app, list(args), env=env)
-        finally:
-            load_settings.cache_clear()
-
-    return invoke
+    return in_process_cli(register, env)
 
 
 def test_kpi_json_reports_the_projected_histories(om, env):
