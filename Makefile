@@ -42,7 +42,7 @@ unit: install
 # Regenerate tests/histories from the workflow tests. Only for a deliberate
 # change: old histories must keep replaying (use workflow.patched).
 record-histories: install
-	OM_RECORD_HISTORIES=1 $(BIN)/pytest -q tests/workflow
+	OM_RECORD_HISTORIES=1 $(BIN)/pytest -q -p no:randomly tests/workflow
 
 bench-calendar: install
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -34,13 +34,30 @@ def venv_binary(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+async def _start_time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     await ensure_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One test server for the session. Its clock must stay close to the wall
+    clock (the harness submits at real time): tests that wait on a result,
+    which lets the server skip ahead to the next pending timer, use
+    `isolated_time_skipping_env` instead."""
+    env = await _start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def isolated_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of the module's own, whose skipped time affects no one else."""
+    env = await _start_time_skipping()
     yield env
     await env.shutdown()
 

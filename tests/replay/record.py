@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -20,3 +21,9 @@ async def record_histories(client: Client, workflow_ids: list[str], test_name: s
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         suffix = f"-{n}" if n else ""
         (HISTORIES / f"{stem}{suffix}.json").write_text(history.to_json())
+
+
+async def record_if_asked(client: Client, workflow_ids: list[str], test_name: str) -> None:
+    """Record when `OM_RECORD_HISTORIES` is set (`make record-histories`)."""
+    if os.environ.get("OM_RECORD_HISTORIES"):
+        await record_histories(client, workflow_ids, test_name)

@@ -5,7 +5,6 @@ and API use."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from domain.messages import ApprovalStatus
 from domain.models import Opportunity
 from domain.settings import Settings
 from tests.devserver import dev_server
-from tests.replay.record import record_histories
+from tests.replay.record import record_if_asked
 from tests.workflow.fakes import FakeSystems
 from workers.approvals import Approvals
 from workers.search_attributes import ensure_search_attributes
@@ -62,6 +61,12 @@ class Harness:
         return await self.approvals.status(opportunity_id)
 
     async def finish(self, opportunity_id: str) -> ApprovalStatus:
+        """The workflow's result once it has ended. Polls first: waiting on a
+        result lets the shared test server skip ahead to other tests' timers."""
+        for _ in range(250):
+            if (await self.status(opportunity_id)).stage in ("completed", "closed_lost"):
+                break
+            await asyncio.sleep(0.02)
         handle = self.env.client.get_workflow_handle_for(
             OpportunityApprovalWorkflow.run, f"opportunity-{opportunity_id}"
         )
@@ -77,8 +82,7 @@ async def running_harness(
     h = Harness(env, FakeSystems())
     async with build_worker(env.client, h.settings, activities=h.fakes.activities()):
         yield h
-        if os.environ.get("OM_RECORD_HISTORIES"):
-            await record_histories(env.client, h.started, request.node.name)
+        await record_if_asked(env.client, h.started, request.node.name)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from domain.calendar import CalendarPolicy
 from domain.license_review import LicenseReviewActivity, LicenseReviewReport
 from domain.models import Region
 from domain.settings import Settings
+from tests.replay.record import record_if_asked
 from workflows.license_review import LicenseReviewWorkflow
 
 
@@ -49,8 +50,11 @@ async def review_with(env, calendar: dict) -> tuple[LicenseReviewReport, list[Re
     return report, calls, handle
 
 
-async def test_holiday_skips_the_review_with_an_empty_report(time_skipping_env):
-    report, calls, handle = await review_with(time_skipping_env, {"extra_closures": around_today()})
+async def test_holiday_skips_the_review_with_an_empty_report(isolated_time_skipping_env, request):
+    report, calls, handle = await review_with(
+        isolated_time_skipping_env, {"extra_closures": around_today()}
+    )
+    await record_if_asked(isolated_time_skipping_env.client, [handle.id], request.node.name)
     assert calls == []
     assert (report.region, report.business_day, report.items) == (Region.APAC, False, [])
     assert report.run_date in around_today()
@@ -59,7 +63,10 @@ async def test_holiday_skips_the_review_with_an_empty_report(time_skipping_env):
     assert any(e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for e in history.events)
 
 
-async def test_business_day_runs_the_review(time_skipping_env):
-    report, calls, _ = await review_with(time_skipping_env, {"extra_working_days": around_today()})
+async def test_business_day_runs_the_review(isolated_time_skipping_env, request):
+    report, calls, handle = await review_with(
+        isolated_time_skipping_env, {"extra_working_days": around_today()}
+    )
+    await record_if_asked(isolated_time_skipping_env.client, [handle.id], request.node.name)
     assert calls == [Region.APAC]
     assert report.business_day is True
