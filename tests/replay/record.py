@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -27,3 +28,17 @@ async def record_if_asked(client: Client, workflow_ids: list[str], test_name: st
     """Record when `OM_RECORD_HISTORIES` is set (`make record-histories`)."""
     if os.environ.get("OM_RECORD_HISTORIES"):
         await record_histories(client, workflow_ids, test_name)
+
+
+def recorded_histories(workflow_type: str | None = None) -> list[Path]:
+    """Every recorded history file (older versions' subfolders included),
+    optionally only those of one workflow type."""
+    paths = sorted(HISTORIES.rglob("*.json"))
+    if workflow_type is None:
+        return paths
+    return [p for p in paths if _workflow_type(p) == workflow_type]
+
+
+def _workflow_type(path: Path) -> str:
+    first = json.loads(path.read_text())["events"][0]
+    return first["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]

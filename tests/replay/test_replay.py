@@ -17,9 +17,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.replay.record import recorded_histories
 from workflows import ALL_WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parents[1] / "histories").rglob("*.json"))
+HISTORIES = recorded_histories()
 
 
 def _workflow_id(history_json: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 
 from domain.calendar import calendar_for
+from tests.replay.record import recorded_histories
 from workers.audit import (
     BUSINESS_TIME,
     CHATTER,
@@ -264,7 +265,7 @@ def test_timeline_json_round_trips():
 
 @pytest.mark.parametrize(
     "path",
-    sorted(HISTORIES.rglob("*.json")),
+    recorded_histories("OpportunityApprovalWorkflow"),
     ids=lambda p: f"{p.parent.name}/{p.stem}",
 )
 def test_every_recorded_history_renders(path: Path):

@@ -30,10 +30,11 @@ from cli.audit import history_workflow_id
 from domain.kpi import CsatAnswer, CsatResponse, ReviewRound, kpi_report, quarter_period
 from domain.models import Region
 from domain.settings import Settings
+from tests.replay.record import recorded_histories
 from workers.reporting import project_all, project_history
 
 HISTORIES = Path(__file__).parents[1] / "histories"
-FILES = sorted(HISTORIES.rglob("*.json"))
+FILES = recorded_histories("OpportunityApprovalWorkflow")
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 TABLES = ("transitions", "rounds", "runs")
 
