@@ -23,6 +23,7 @@ from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
 from domain.reasons import UnknownReasonCode
 from domain.settings import Settings, load_settings
+from workers.codec import codec_router
 
 
 class DecisionBody(BaseModel):
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings or load_settings()
     app.state.client = client
     app.include_router(intake_router())
+    app.include_router(codec_router())
     app.include_router(console_router())
 
     @app.exception_handler(OmError)

@@ -4,6 +4,7 @@ The raw body is authenticated by an HMAC-SHA256 signature (hex) in
 `X-OM-Signature`, keyed with `settings.intake_secret`. Nothing is started for
 a request that is refused: the signature is checked before the body is
 parsed, and the body is validated whole before the workflow is started.
+Bodies over `MAX_BODY_BYTES` are refused with 413 before they are buffered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,29 @@ from api.deps import approvals
 from domain.models import Opportunity
 
 SIGNATURE_HEADER = "X-OM-Signature"
+MAX_BODY_BYTES = 1024 * 1024
+"""A submission is a few KB; a megabyte is generous and keeps one caller from
+making the API buffer (and HMAC) arbitrary amounts of memory."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, refusing early: by Content-Length when given, else while
+    streaming (chunked uploads carry no length)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -46,7 +70,13 @@ def intake_router() -> APIRouter:
             return JSONResponse(
                 {"detail": "intake is not configured: set OM_INTAKE_SECRET"}, status_code=503
             )
-        body = await request.body()
+        try:
+            body = await _read_capped(request, MAX_BODY_BYTES)
+        except _TooLarge:
+            return JSONResponse(
+                {"detail": f"body larger than {MAX_BODY_BYTES} bytes (1 MiB): refused"},
+                status_code=413,
+            )
         given = request.headers.get(SIGNATURE_HEADER, "")
         expected = sign(body, settings.intake_secret.get_secret_value())
         if not hmac.compare_digest(given.lower(), expected):

@@ -346,6 +346,8 @@ def check(file: Path, as_json: JsonOpt = False) -> None:
         opportunity = Opportunity.model_validate_json(file.read_text())
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror}")
+    except UnicodeDecodeError:
+        fail(f"cannot read {file}: not UTF-8 text")
     except ValidationError as error:
         fail(describe_validation_error(error, str(file)))
     findings = check_booking_requirements(opportunity)

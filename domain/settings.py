@@ -111,6 +111,61 @@ class Channels(BaseModel):
     manager: dict[Region, str] = Field(default_factory=lambda: _channel_names("managers"))
 
 
+class PayloadEncryption(BaseModel):
+    """Settings of payload encryption (`Settings.payload_encryption`).
+
+    Off by default so a fresh checkout runs with nothing to configure; a
+    deployment turns it on with keys from the environment
+    (`OM_PAYLOAD_ENCRYPTION__KEYS='{"k2": "..."}'`) or a file it names, never
+    from the repository.
+    """
+
+    enabled: bool = False
+    keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Key id -> base64 of a 32-byte AES key; the first one encrypts",
+    )
+    keys_file: Path | None = Field(
+        default=None,
+        description="JSON file {key id: base64 key}, merged after `keys` (mounted secret)",
+    )
+    active_key_id: str | None = Field(
+        default=None, description="Key id that encrypts new payloads (default: the first key)"
+    )
+    ui_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://localhost:8080"],
+        description="Temporal UI origins allowed to call the codec endpoint (CORS)",
+    )
+
+
+class TemporalConnection(BaseModel):
+    """Settings of the Temporal connection (`Settings.temporal_connection`;
+    environment `OM_TEMPORAL_CONNECTION__TLS=true` and so on)."""
+
+    tls: bool = Field(
+        default=False,
+        description="Use TLS; implied by any certificate setting or an API key",
+    )
+    server_root_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle for the server's certificate (default: system)"
+    )
+    client_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate chain for mutual TLS"
+    )
+    client_key_file: Path | None = Field(
+        default=None, description="PEM private key of the client certificate"
+    )
+    server_name: str | None = Field(
+        default=None, description="TLS server name (SNI) when it differs from the address host"
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Temporal Cloud API key (sent as a bearer token over TLS)"
+    )
+    api_key_file: Path | None = Field(
+        default=None, description="File holding the API key (mounted secret); wins over api_key"
+    )
+
+
 class SalesforceFields(BaseModel):
     """Where our facts live on a Salesforce Opportunity. A real org's custom
     field names differ from the sandbox's; change them here, not in code."""
@@ -205,6 +260,8 @@ class Settings(BaseSettings):
     )
     channels: Channels = Field(default_factory=Channels)
     license_service: ServiceSettings = Field(default_factory=ServiceSettings)
+    payload_encryption: PayloadEncryption = Field(default_factory=PayloadEncryption)
+    temporal_connection: TemporalConnection = Field(default_factory=TemporalConnection)
 
     @field_validator(
         "license_recheck_interval", "intake_poll_interval", "reporting_interval", mode="before"

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.settings import Settings, load_settings
+from workers.codec import data_converter_for
+from workers.connection import connect_kwargs, connection_settings
 
 
 async def connect(settings: Settings | None = None) -> Client:
     """Connect to the Temporal frontend named in settings, with the pydantic
-    data converter every workflow payload in this project needs."""
+    data converter every workflow payload in this project needs (encrypting
+    when `payload_encryption` is on) and TLS / mTLS / API key when
+    `temporal_connection` asks for them. The worker uses the client's
+    converter, so worker, CLI and API always agree on the encryption."""
     settings = settings or load_settings()
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter_for(settings),
+        **connect_kwargs(connection_settings(settings)),
     )
 
 
