@@ -85,7 +85,9 @@ async def test_active_key_id_overrides_order_and_plain_payloads_pass_through():
 async def test_tampered_or_relabelled_payload_fails_authentication():
     codec = EncryptionCodec.from_settings(_config(k1=K1, k2=K1))
     [sealed] = await codec.encode([_plain()])
-    flipped = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + b"\x00")
+    # Flip one bit (setting the last byte to 0 would be a no-op 1 time in 256).
+    tampered = sealed.data[:-1] + bytes([sealed.data[-1] ^ 0x01])
+    flipped = Payload(metadata=dict(sealed.metadata), data=tampered)
     with pytest.raises(ValueError, match="failed authentication"):
         await codec.decode([flipped])
     relabelled = Payload(metadata={**sealed.metadata, KEY_ID_METADATA: b"k2"}, data=sealed.data)
