@@ -24,7 +24,7 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
@@ -294,6 +294,40 @@ class SalesforceAdapter:
         """Every record `soql` selects (all pages), without Salesforce's `attributes`."""
         result = self._call("run a query", lambda sf: sf.query_all(soql))
         return [{k: v for k, v in r.items() if k != "attributes"} for r in result["records"]]
+
+    def query_iter(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Stream the records `soql` selects page by page (simple-salesforce's
+        `query_all_iter`, following `nextRecordsUrl`), without `attributes`.
+
+        For reads too large to hold as one answer (a million subscriptions).
+        Failures while paging are translated like `_call`'s; an expired
+        session is not renewed mid-stream (the cursor belongs to it), so the
+        caller's retry starts the read again.
+        """
+        records = self._call("run a query", lambda sf: sf.query_all_iter(soql))
+        try:
+            for record in records:
+                record.pop("attributes", None)
+                yield record
+        except SalesforceExpiredSession as exc:
+            code, message = _first_error(exc)
+            raise AuthenticationFailed(
+                f"Salesforce refused the session while paging a query: {code} {message}".strip(),
+                service=SERVICE,
+                status=401,
+                code=code,
+            ) from exc
+        except SalesforceError as exc:
+            raise self._translate(exc, "page through a query", None) from exc
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(
+                f"Salesforce unreachable while paging a query: {exc}", service=SERVICE
+            ) from exc
+
+    def restful(self, what: str, path: str, method: str, payload: Any) -> Any:
+        """A raw REST call relative to the API version root (e.g. the
+        composite sObject collections), with the usual error translation."""
+        return self._call(what, lambda sf: sf.restful(path, method=method, json=payload))
 
     # -- writes -------------------------------------------------------------
 

@@ -365,12 +365,14 @@ def _mount_subcommands() -> None:
     from cli.audit import register as register_audit
     from cli.kpi import register as register_kpi
     from cli.licenses import register as register_licenses
+    from cli.renewals import register as register_renewals
     from cli.sandbox import sandbox_app
 
     app.add_typer(sandbox_app, name="sandbox")
     register_audit(app)
     register_licenses(app)
     register_kpi(app)
+    register_renewals(app)
 
 
 _mount_subcommands()

@@ -224,6 +224,10 @@ class Settings(BaseSettings):
         description="Reject a round at once, with the pre-check's codes, when it has hard findings",
     )
     booking: BookingPolicy = Field(default_factory=BookingPolicy)
+    renewals_apply: bool = Field(
+        default=False,
+        description="The weekly renewal reconciliation applies its fixes (default: report only)",
+    )
     reporting_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the KPI store; None: SQLite at <home>/reporting.db",

@@ -1,7 +1,8 @@
 """The sandbox's admin API, served under `/__sandbox` by the license service's
 server (plain HTTP, so the CLI needs no CA). Bearer token: the session_id.
 
-    GET    /__sandbox/health                     (no auth) {"ok": true, "opportunities": n}
+    GET    /__sandbox/health                     (no auth) {"ok": true, "opportunities": n,
+                                                 "subscriptions": n}
     POST   /__sandbox/seed                       seed file body; 422 names index and field
     POST   /__sandbox/licenses/{id}/deliver      deliver by hand (Support)
     GET    /__sandbox/opportunities              records without OM_Submission__c
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from sandbox.faults import FaultPlan
-from sandbox.seed import SeedError, parse_seed
+from sandbox.seed import SeedError, parse_renewal_seed, parse_seed
 from sandbox.soql import Condition, Query
 from sandbox.state import SandboxState, bearer
 from sandbox.store import Store
@@ -67,7 +68,11 @@ def admin_router(state: SandboxState) -> APIRouter:
 
     @open_router.get("/health")
     def health() -> dict[str, Any]:
-        return {"ok": True, "opportunities": store.count("Opportunity")}
+        return {
+            "ok": True,
+            "opportunities": store.count("Opportunity"),
+            "subscriptions": store.count("Subscription__c"),
+        }
 
     @router.post("/seed")
     async def seed(request: Request) -> JSONResponse:
@@ -80,15 +85,18 @@ def admin_router(state: SandboxState) -> APIRouter:
             )
         try:
             opportunities, delivered = parse_seed(payload, store.known_opportunities)
+            extra = parse_renewal_seed(payload, store.clock())
         except SeedError as exc:
             return JSONResponse(
                 {"detail": str(exc), "errors": [p.model_dump() for p in exc.problems]},
                 status_code=422,
             )
-        await asyncio.to_thread(store.seed, opportunities, delivered)
+        await asyncio.to_thread(store.seed, opportunities, delivered, extra)
         return JSONResponse(
             {
                 "opportunities": len(opportunities),
+                "subscriptions": sum(1 for t, _ in extra if t == "Subscription__c"),
+                "renewals": sum(1 for t, _ in extra if t == "Opportunity"),
                 "delivered_licenses": len(delivered),
                 "ids": [o.id for o in opportunities],
             }

@@ -7,12 +7,14 @@
     {"support_desk": {"status": 500, "count": 1, "after_create": true}}
     {"license": {"delay_seconds": 2.5, "count": 1}}
     {"notifications": {"status": 503, "count": 1, "after_create": true}}
+    {"salesforce": {"status": 503, "match": "composite/sobjects", "skip": 1}}
 
 `match` (optional) limits a fault to requests whose path and query contain
 that text, so a test can aim at its own opportunity while other traffic
-passes. `after_create` makes the support desk store the ticket (the chat
-webhook, the message) and then answer the error, the case idempotency keys
-exist for. Faults live in
+passes. `skip` lets that many matching requests through before the fault
+fires (e.g. fail the second batch of a batched write). `after_create` makes
+the support desk store the ticket (the chat webhook, the message) and then
+answer the error, the case idempotency keys exist for. Faults live in
 memory: a restart clears them.
 """
 
@@ -44,6 +46,7 @@ class Fault(BaseModel):
     delay_seconds: float = Field(default=0.0, ge=0, le=60)
     after_create: bool = False
     match: str | None = None
+    skip: int = Field(default=0, ge=0)
 
     @property
     def code(self) -> str:
@@ -85,6 +88,9 @@ class Faults:
         with self._lock:
             fault = self._armed.get(service)
             if fault is None or (fault.match and fault.match not in target):
+                return None
+            if fault.skip > 0:
+                fault.skip -= 1
                 return None
             fault.count -= 1
             if fault.count <= 0:

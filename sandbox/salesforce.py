@@ -4,20 +4,30 @@
     PATCH /services/data/vXX.X/sobjects/{Object}/{Id}        -> 204
     POST  /services/data/vXX.X/sobjects/{Object}/            -> 201 {"id", "success", "errors"}
     GET   /services/data/vXX.X/query/?q=SOQL                 -> {"totalSize", "done", "records"}
+    GET   /services/data/vXX.X/query/{cursor}                -> the next page of a query
+    POST  /services/data/vXX.X/composite/sobjects            -> create up to 200 records
+    PATCH /services/data/vXX.X/composite/sobjects            -> update up to 200 records
 
 Errors come in Salesforce's shape, a JSON list
 `[{"message": ..., "errorCode": ..., "fields": [...]}]`: 404 NOT_FOUND,
 400 INVALID_FIELD / MALFORMED_QUERY / JSON_PARSER_ERROR /
 INVALID_CROSS_REFERENCE_KEY, 401 INVALID_SESSION_ID for a missing or wrong
-bearer token. Queries return everything with `done: true` (no
-nextRecordsUrl paging). How a contract opportunity is stored in these
-objects is documented in `sandbox.schema`.
+bearer token. A query matching more than `state.query_page_size` records
+(2000, like Salesforce's default batch) answers the first page with
+`done: false` and a `nextRecordsUrl` (`.../query/<cursor>-<n>`); each GET of
+it answers the next page, so simple-salesforce's `query_all_iter` pages for
+real. The composite sObject collections answer one `{"id", "success",
+"errors"}` per record, in order; with `allOrNone: false` (the default) each
+record stands alone, with `allOrNone: true` nothing is written if any record
+is refused. How a contract opportunity is stored in these objects is
+documented in `sandbox.schema`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from datetime import date, datetime
 from typing import Any
 
@@ -37,6 +47,9 @@ from sandbox.schema import (
 )
 from sandbox.soql import SoqlError, parse
 from sandbox.state import SandboxState, bearer
+
+COLLECTION_LIMIT = 200
+"""Records per composite sObject collections call, as in Salesforce."""
 
 
 class SalesforceError(Exception):
@@ -210,9 +223,8 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
             raise _not_found()
         return Response(status_code=204)
 
-    async def create_record(version: str, name: str, request: Request) -> JSONResponse:
-        sobject = _sobject(name)
-        body = await _json_object(request)
+    def new_record(sobject: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The record a create stores, checked field by field (SalesforceError)."""
         values = dict(_coerce(state, sobject, key, value) for key, value in body.items())
         missing = [f for f in REQUIRED_ON_CREATE[sobject] if values.get(f) in (None, "")]
         if missing:
@@ -228,6 +240,13 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
             record["Type"] = "TextPost"
         record.update(values)
         record.update({"Id": new_id(sobject), "CreatedDate": stamp, "LastModifiedDate": stamp})
+        if sobject == "Opportunity":
+            record["Marked_Duplicate__c"] = bool(record.get("Marked_Duplicate__c"))
+        return record
+
+    async def create_record(version: str, name: str, request: Request) -> JSONResponse:
+        sobject = _sobject(name)
+        record = new_record(sobject, await _json_object(request))
         await asyncio.to_thread(store.insert, sobject, record)
         return JSONResponse({"id": record["Id"], "success": True, "errors": []}, status_code=201)
 
@@ -245,13 +264,147 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         except SoqlError as exc:
             raise SalesforceError(400, exc.error_code, exc.message) from exc
         rows = store.query(parsed)
-        records = [
-            _with_attributes(parsed.sobject, record_id, version, record)
-            for record_id, record in rows
-        ]
-        return JSONResponse({"totalSize": len(records), "done": True, "records": records})
+        return _page(version, parsed.sobject, rows, len(rows), secrets.token_hex(8), 0)
+
+    def _page(
+        version: str,
+        sobject: str,
+        rows: list[tuple[str, dict[str, Any]]],
+        total: int,
+        cursor: str,
+        sent: int,
+    ) -> JSONResponse:
+        """One page of `rows`; the rest is kept under `cursor` for the next GET."""
+        size = max(1, state.query_page_size)
+        page, rest = rows[:size], rows[size:]
+        records = [_with_attributes(sobject, rid, version, record) for rid, record in page]
+        body: dict[str, Any] = {"totalSize": total, "done": not rest, "records": records}
+        if rest:
+            sent += len(page)
+            with state.cursor_lock:
+                state.query_cursors[f"{cursor}-{sent}"] = (sobject, rest, total)
+                # Bound the memory of cursors nobody reads to the end.
+                while len(state.query_cursors) > 100:
+                    state.query_cursors.pop(next(iter(state.query_cursors)))
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor}-{sent}"
+        return JSONResponse(body)
+
+    def query_more(version: str, locator: str) -> JSONResponse:
+        with state.cursor_lock:
+            held = state.query_cursors.pop(locator, None)
+        if held is None:
+            raise SalesforceError(400, "INVALID_QUERY_LOCATOR", f"invalid query locator: {locator}")
+        sobject, rest, total = held
+        cursor, _, sent = locator.rpartition("-")
+        return _page(version, sobject, rest, total, cursor, int(sent))
 
     for path in ("/services/data/v{version}/query/", "/services/data/v{version}/query"):
         app.add_api_route(path, query, methods=["GET"])
+    app.add_api_route("/services/data/v{version}/query/{locator}", query_more, methods=["GET"])
+
+    async def collection_records(request: Request) -> tuple[bool, list[dict[str, Any]]]:
+        body = await _json_object(request)
+        records = body.get("records")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise SalesforceError(400, "JSON_PARSER_ERROR", "records must be a list of objects")
+        if len(records) > COLLECTION_LIMIT:
+            raise SalesforceError(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records "
+                "into this call",
+            )
+        return bool(body.get("allOrNone", False)), records
+
+    def _type_of(record: dict[str, Any]) -> str:
+        attributes = record.pop("attributes", None)
+        name = attributes.get("type") if isinstance(attributes, dict) else None
+        if not isinstance(name, str):
+            raise SalesforceError(
+                400, "INVALID_TYPE", "Must send a concrete entity type (attributes.type)"
+            )
+        return _sobject(name)
+
+    def _outcome(error: SalesforceError) -> dict[str, Any]:
+        return {
+            "id": None,
+            "success": False,
+            "errors": [
+                {"statusCode": error.error_code, "message": error.message, "fields": error.fields}
+            ],
+        }
+
+    def _rolled_back(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rolled = {
+            "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+            "message": "Record rolled back because not all records were valid and the "
+            "request was using AllOrNone header",
+            "fields": [],
+        }
+        return [
+            r if not r["success"] else {"id": r["id"], "success": False, "errors": [rolled]}
+            for r in results
+        ]
+
+    async def collection_create(version: str, request: Request) -> JSONResponse:
+        all_or_none, records = await collection_records(request)
+        planned: list[tuple[str, dict[str, Any]] | None] = []
+        results: list[dict[str, Any]] = []
+        for raw in records:
+            try:
+                sobject = _type_of(dict(raw))
+                body = {k: v for k, v in raw.items() if k != "attributes"}
+                record = new_record(sobject, body)
+            except SalesforceError as error:
+                planned.append(None)
+                results.append(_outcome(error))
+                continue
+            planned.append((sobject, record))
+            results.append({"id": record["Id"], "success": True, "errors": []})
+        if all_or_none and any(p is None for p in planned):
+            return JSONResponse(_rolled_back(results))
+        for item in planned:
+            if item is not None:
+                await asyncio.to_thread(store.insert, *item)
+        return JSONResponse(results)
+
+    async def collection_update(version: str, request: Request) -> JSONResponse:
+        all_or_none, records = await collection_records(request)
+        planned: list[tuple[str, str, dict[str, Any]] | None] = []
+        results: list[dict[str, Any]] = []
+        for raw in records:
+            try:
+                sobject = _type_of(dict(raw))
+                record_id = raw.get("Id") or raw.get("id")
+                if not isinstance(record_id, str) or store.get(sobject, record_id) is None:
+                    raise SalesforceError(
+                        404,
+                        "ENTITY_IS_DELETED" if record_id else "MISSING_ARGUMENT",
+                        f"entity is deleted or does not exist: {record_id}",
+                    )
+                changes = dict(
+                    _coerce(state, sobject, key, value)
+                    for key, value in raw.items()
+                    if key not in ("attributes", "Id", "id")
+                )
+            except SalesforceError as error:
+                planned.append(None)
+                results.append(_outcome(error))
+                continue
+            planned.append((sobject, record_id, changes))
+            results.append({"id": record_id, "success": True, "errors": []})
+        if all_or_none and any(p is None for p in planned):
+            return JSONResponse(_rolled_back(results))
+        for item in planned:
+            if item is not None:
+                await asyncio.to_thread(store.update, *item)
+        return JSONResponse(results)
+
+    for path in (
+        "/services/data/v{version}/composite/sobjects",
+        "/services/data/v{version}/composite/sobjects/",
+    ):
+        app.add_api_route(path, collection_create, methods=["POST"])
+        app.add_api_route(path, collection_update, methods=["PATCH"])
 
     return app

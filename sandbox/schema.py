@@ -26,6 +26,41 @@ User
     Id=owner.id, Name=owner.name, Email=owner.email.
 FeedItem (a Chatter post)
     Id, ParentId (the opportunity), Body, Type="TextPost", CreatedDate.
+Subscription__c (a customer subscription, like Zuora__Subscription__c)
+    Id, Name, Account__c (an Account id), Status__c ("Active" | "Cancelled"
+    | "Expired"), Current_Term_End_Date__c, CARR__c, Contract_Reset__c.
+Renewal opportunities (issue 5) are Opportunity records with Type="renewal"
+    and the renewal fields Subscription__c (the subscription's id or null),
+    ARR_Basis__c, Renewal_Start_Date__c and Marked_Duplicate__c (false by
+    default). Every Opportunity also carries IsClosed / IsWon, derived from
+    StageName on every write ("Closed Won": both true, "Closed Lost":
+    closed only) and read-only, as in Salesforce.
+
+Seed file keys for the renewal reconciliation, both optional (`opportunities`
+may then be omitted)::
+
+    "subscriptions": [{"id": "a1S...", "name": "SUB-1", "account_id": "001...",
+                       "account_name": "Acme" (optional), "status": "Active",
+                       "current_term_end_date": "2027-01-01", "carr": 1200.0,
+                       "contract_reset": false}]
+    "renewals": [{"id": "006...", "name": "SUB-1 renewal", "account_id": "001...",
+                  "subscription_id": "a1S..." | null, "stage": "1-Prospecting",
+                  "arr_basis": 1200.0 | null, "start_date": "2027-01-01" | null,
+                  "created_at": "2026-01-01T00:00:00Z" (optional),
+                  "marked_duplicate": false}]
+
+The demo seed holds one of each case: SUB-DEMO-1 is fine; SUB-DEMO-2 has no
+renewal (MISSING_RENEWAL); SUB-DEMO-3 has two (DUPLICATE_RENEWAL, the later
+one); SUB-DEMO-4's renewal has ARR 9000 vs CARR 9500 (ARR_BASIS_MISMATCH);
+SUB-DEMO-5's starts the day after the term ends (START_DATE_MISMATCH);
+SUB-DEMO-6 differs but had a contract reset (nothing to fix); SUB-DEMO-7 is
+Cancelled (no renewal owed); 006DEMOREN00000008 is linked to nothing
+(ORPHAN_RENEWAL). The contract seed's open opportunities of Type "renewal"
+carry no subscription link, so they are reported as orphans too.
+
+An account id not stored yet gets a minimal Account record (Name =
+account_name or the id), so renewals created through the REST API can
+reference it.
 
 Every object also carries CreatedDate and LastModifiedDate, which, like Id,
 cannot be written.
@@ -65,6 +100,12 @@ SOBJECTS: dict[str, dict[str, FieldType]] = {
         "OM_Submission__c": "textarea",
         "Deployment__c": "picklist",
         "OM_Region__c": "picklist",
+        "Subscription__c": "reference",
+        "ARR_Basis__c": "double",
+        "Renewal_Start_Date__c": "date",
+        "Marked_Duplicate__c": "boolean",
+        "IsClosed": "boolean",
+        "IsWon": "boolean",
         **_AUDIT,
     },
     "Account": {
@@ -82,19 +123,60 @@ SOBJECTS: dict[str, dict[str, FieldType]] = {
         "Type": "picklist",
         **_AUDIT,
     },
+    "Subscription__c": {
+        "Id": "id",
+        "Name": "string",
+        "Account__c": "reference",
+        "Status__c": "picklist",
+        "Current_Term_End_Date__c": "date",
+        "CARR__c": "double",
+        "Contract_Reset__c": "boolean",
+        **_AUDIT,
+    },
 }
 
-READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate"})
+READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate", "IsClosed", "IsWon"})
 REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "Opportunity": ("Name", "StageName"),
     "Account": ("Name",),
     "User": ("Name", "Email"),
     "FeedItem": ("ParentId", "Body"),
+    "Subscription__c": ("Name",),
 }
-ID_PREFIX = {"Opportunity": "006", "Account": "001", "User": "005", "FeedItem": "0D5"}
+ID_PREFIX = {
+    "Opportunity": "006",
+    "Account": "001",
+    "User": "005",
+    "FeedItem": "0D5",
+    "Subscription__c": "a1S",
+}
 
 SEEDED_STAGE = "6-Awaiting Signature"
 CLOSED_WON = "Closed Won"
+CLOSED_LOST = "Closed Lost"
+RENEWAL_TYPE = "renewal"
+
+# Defaults for fields added after records may already be stored, so old
+# sandbox databases and the contract seed read the same as new ones.
+OPPORTUNITY_DEFAULTS: dict[str, Any] = {
+    "Subscription__c": None,
+    "ARR_Basis__c": None,
+    "Renewal_Start_Date__c": None,
+    "Marked_Duplicate__c": False,
+}
+
+
+def derive_opportunity_flags(record: dict[str, Any]) -> dict[str, Any]:
+    """Set IsClosed / IsWon from StageName, as Salesforce's stage picklist does.
+
+    Stored rather than computed at query time because SOQL conditions are
+    evaluated inside SQLite over the stored JSON.
+    """
+    stage = record.get("StageName")
+    record["IsWon"] = stage == CLOSED_WON
+    record["IsClosed"] = stage in (CLOSED_WON, CLOSED_LOST)
+    return record
+
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -161,6 +243,9 @@ def records_for(opportunity: Opportunity, stamp: str) -> dict[str, dict[str, Any
             "OM_Submission__c": json.dumps(opportunity.model_dump(mode="json")),
             "Deployment__c": opportunity.deployment.value,
             "OM_Region__c": account.region.value,
+            **OPPORTUNITY_DEFAULTS,
+            "IsClosed": False,
+            "IsWon": False,
             **audit,
         },
     }

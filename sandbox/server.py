@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from sandbox.chat import WEBHOOK_PATH
 from sandbox.license_service import create_license_app
 from sandbox.salesforce import create_salesforce_app
-from sandbox.seed import load_demo_seed, parse_seed
+from sandbox.seed import load_demo_seed, parse_renewal_seed, parse_seed
 from sandbox.state import SandboxState
 from sandbox.store import Store
 from sandbox.support_desk import create_support_desk_app
@@ -149,8 +149,10 @@ class Sandbox:
         salesforce_port: int = 0,
         support_desk_port: int = 0,
         license_port: int = 0,
+        query_page_size: int = 2000,
     ) -> None:
         self.home = Path(home)
+        self.query_page_size = query_page_size
         self.host = host
         self.ports = {
             "salesforce": salesforce_port,
@@ -188,6 +190,7 @@ class Sandbox:
             notifications_token=store.meta(
                 "notifications_token", lambda: "chat-" + secrets.token_urlsafe(24)
             ),
+            query_page_size=self.query_page_size,
         )
         sockets: list[socket.socket] = []
         try:
@@ -254,7 +257,7 @@ class Sandbox:
         """Seed in-process with the admin endpoint's rules (`SeedError` if invalid)."""
         store = self.state.store
         opportunities, delivered = parse_seed(payload, store.known_opportunities)
-        store.seed(opportunities, delivered)
+        store.seed(opportunities, delivered, parse_renewal_seed(payload, store.clock()))
         return [o.id for o in opportunities]
 
     def seed_demo(self) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.models import Opportunity
-from sandbox.schema import CLOSED_WON, records_for, sf_datetime
+from sandbox.schema import CLOSED_WON, derive_opportunity_flags, records_for, sf_datetime
 from sandbox.soql import Query
 
 _SCHEMA = """
@@ -135,6 +135,8 @@ class Store:
             )
 
     def insert(self, sobject: str, record: dict[str, Any]) -> None:
+        if sobject == "Opportunity":
+            derive_opportunity_flags(record)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO sobjects (type, id, data) VALUES (?, ?, ?)",
@@ -158,6 +160,8 @@ class Store:
             was_won = record.get("StageName") == CLOSED_WON
             now = self.clock()
             record.update(changes)
+            if sobject == "Opportunity":
+                derive_opportunity_flags(record)
             record["LastModifiedDate"] = sf_datetime(now)
             db.execute(
                 "UPDATE sobjects SET data = ? WHERE type = ? AND id = ?",
@@ -237,10 +241,18 @@ class Store:
             ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def seed(self, opportunities: list[Opportunity], delivered_licenses: list[str]) -> None:
+    def seed(
+        self,
+        opportunities: list[Opportunity],
+        delivered_licenses: list[str],
+        extra_records: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    ) -> None:
         """Upsert every opportunity (with its Account and User) in its freshly
         submitted state, and mark which licenses automation delivers, in one
-        transaction: a seed is stored whole or not at all."""
+        transaction: a seed is stored whole or not at all. `extra_records`
+        are (sObject, record) pairs upserted as given (subscriptions and
+        renewal opportunities, see `sandbox.seed.renewal_records`); an
+        Account they list is only inserted when none is stored yet."""
         stamp = sf_datetime(self.clock())
         auto = set(delivered_licenses)
         # Accounts and owners repeat across opportunities: write each once (last wins).
@@ -248,7 +260,21 @@ class Store:
         for opportunity in opportunities:
             for sobject, record in records_for(opportunity, stamp).items():
                 rows[(sobject, record["Id"])] = record
+        placeholder_accounts = []
+        for sobject, record in extra_records:
+            if sobject == "Account":
+                if (sobject, record["Id"]) not in rows:
+                    placeholder_accounts.append((sobject, record["Id"], json.dumps(record)))
+                continue
+            if sobject == "Opportunity":
+                derive_opportunity_flags(record)
+            rows[(sobject, record["Id"])] = record
         with self._tx() as db:
+            db.executemany(
+                "INSERT INTO sobjects (type, id, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (type, id) DO NOTHING",
+                placeholder_accounts,
+            )
             db.executemany(
                 "INSERT INTO sobjects (type, id, data) VALUES (?, ?, ?) "
                 "ON CONFLICT (type, id) DO UPDATE SET data = json_set(excluded.data, "

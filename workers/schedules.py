@@ -15,6 +15,7 @@ from temporalio.client import (
 
 from domain.settings import Settings
 from workers.license_schedules import ensure_license_review_schedules
+from workers.renewal_schedules import RENEWAL_SCHEDULE, ensure_renewal_schedule
 from workflows.intake_poll import IntakePollWorkflow
 from workflows.reporting_projection import ReportingProjectionWorkflow
 
@@ -55,4 +56,6 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
     }
     created = [sid for sid, schedule in wanted.items() if await _create(client, sid, schedule)]
     created += await ensure_license_review_schedules(client, settings)
+    if await ensure_renewal_schedule(client, settings, apply=settings.renewals_apply):
+        created.append(RENEWAL_SCHEDULE)
     return created

@@ -26,6 +26,7 @@ def build_worker(
     if activities is None:
         from activities import build_activities
         from activities.license_review import LicenseReviewActivities
+        from activities.renewals import RenewalActivities
         from workers.approvals import Approvals
         from workers.intake import IntakeActivities
         from workers.reporting import ReportingActivities
@@ -36,6 +37,7 @@ def build_worker(
             intake.poll,
             *LicenseReviewActivities(settings, client).activities(),
             ReportingActivities(client, settings).project,
+            *RenewalActivities(settings).activities(),
         ]
     return Worker(
         client,

@@ -3,6 +3,7 @@
 from workflows.intake_poll import IntakePollWorkflow
 from workflows.license_review import LicenseReviewWorkflow
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
+from workflows.renewal_reconciliation import RenewalReconciliationWorkflow
 from workflows.reporting_projection import ReportingProjectionWorkflow
 
 ALL_WORKFLOWS = [
@@ -10,6 +11,7 @@ ALL_WORKFLOWS = [
     IntakePollWorkflow,
     LicenseReviewWorkflow,
     ReportingProjectionWorkflow,
+    RenewalReconciliationWorkflow,
 ]
 
 __all__ = [
@@ -17,5 +19,6 @@ __all__ = [
     "IntakePollWorkflow",
     "LicenseReviewWorkflow",
     "OpportunityApprovalWorkflow",
+    "RenewalReconciliationWorkflow",
     "ReportingProjectionWorkflow",
 ]

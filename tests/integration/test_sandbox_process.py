@@ -55,7 +55,9 @@ def test_python_m_sandbox_seeds_demo_data_and_stops_on_sigterm(tmp_path: Path):
         assert info["admin_url"] == f"http://127.0.0.1:{lic}/__sandbox"
         assert SandboxAdminClient(info["admin_url"], info["session_id"]).health() == {
             "ok": True,
-            "opportunities": 26,
+            # 26 contract deals and 7 renewal opportunities of the reconciliation demo
+            "opportunities": 33,
+            "subscriptions": 7,
         }
     finally:
         process.send_signal(signal.SIGTERM)
