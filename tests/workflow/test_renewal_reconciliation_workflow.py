@@ -12,12 +12,13 @@ from temporalio.worker import Worker
 
 from activities.renewals import RECONCILE_ACTIVITY, DiscrepancyRow, RenewalsRun
 from domain.settings import Settings
+from tests.replay.record import record_if_asked
 from workers.renewal_schedules import RENEWAL_SCHEDULE, renewal_schedule
 from workflows.renewal_reconciliation import RenewalReconciliationWorkflow
 
 
-async def test_workflow_runs_the_activity_in_the_mode_asked(time_skipping_env):
-    env = time_skipping_env
+async def test_workflow_runs_the_activity_in_the_mode_asked(isolated_time_skipping_env, request):
+    env = isolated_time_skipping_env
     calls: list[bool] = []
 
     @activity.defn(name=RECONCILE_ACTIVITY)
@@ -51,6 +52,7 @@ async def test_workflow_runs_the_activity_in_the_mode_asked(time_skipping_env):
             RenewalReconciliationWorkflow.run, True, id=f"{task_queue}-2", task_queue=task_queue
         )
 
+    await record_if_asked(env.client, [f"{task_queue}-1", f"{task_queue}-2"], request.node.name)
     assert calls == [False, True]
     assert report.mode == "report" and report.discrepancies[0].opportunity_id == "006X"
     assert applied.mode == "apply"
