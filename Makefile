@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit record-histories bench-calendar clean
+.PHONY: install browser run test lint unit record-histories bench-calendar bench-reconcile clean
 
 install: $(STAMP) browser
 
@@ -47,6 +47,10 @@ record-histories: install
 bench-calendar: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_calendar.py
+
+bench-reconcile: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_reconcile.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
