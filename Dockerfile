@@ -9,6 +9,6 @@ COPY workers workers
 COPY api api
 COPY cli cli
 COPY sandbox sandbox
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[postgres]'
 ENV OM_HOME=/var/lib/om
 CMD ["om", "worker"]

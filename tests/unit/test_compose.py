@@ -20,6 +20,10 @@ def test_compose_has_temporal_on_postgres_ui_worker_and_api():
         assert services[name]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
         assert services[name]["build"] == "."
     assert services["api"]["command"][:2] == ["om", "api"]
+    assert services["worker"]["deploy"]["replicas"] == 2
+    for name in ("worker", "api"):
+        url = services[name]["environment"]["OM_REPORTING_URL"]
+        assert url.startswith("postgresql+psycopg://") and "@postgresql:5432/" in url
 
 
 def test_compose_settings_file_loads_as_settings(monkeypatch):
