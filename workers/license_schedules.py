@@ -12,7 +12,6 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -23,6 +22,7 @@ from temporalio.client import (
 from domain.calendar import RegionHours
 from domain.models import Region
 from domain.settings import Settings
+from workers.schedules import create_if_missing
 from workflows.license_review import LicenseReviewWorkflow
 
 SCHEDULE_PREFIX = "om-license-review-"
@@ -70,9 +70,6 @@ async def ensure_license_review_schedules(client: Client, settings: Settings) ->
     created = []
     for region in Region:
         schedule_id = license_review_schedule_id(region)
-        try:
-            await client.create_schedule(schedule_id, license_review_schedule(region, settings))
-        except ScheduleAlreadyRunningError:
-            continue
-        created.append(schedule_id)
+        if await create_if_missing(client, schedule_id, license_review_schedule(region, settings)):
+            created.append(schedule_id)
     return created

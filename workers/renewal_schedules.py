@@ -13,7 +13,6 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -22,6 +21,7 @@ from temporalio.client import (
 )
 
 from domain.settings import Settings
+from workers.schedules import create_if_missing
 from workflows.renewal_reconciliation import RenewalReconciliationWorkflow
 
 RENEWAL_SCHEDULE = "om-renewal-reconciliation"
@@ -64,8 +64,4 @@ async def ensure_renewal_schedule(client: Client, settings: Settings, apply: boo
     """Create the Schedule if it does not exist; True when created. An
     existing one is left as it is (an operator may have paused it or switched
     it to apply): delete it to pick up a changed `apply`."""
-    try:
-        await client.create_schedule(RENEWAL_SCHEDULE, renewal_schedule(settings, apply))
-    except ScheduleAlreadyRunningError:
-        return False
-    return True
+    return await create_if_missing(client, RENEWAL_SCHEDULE, renewal_schedule(settings, apply))

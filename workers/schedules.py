@@ -14,8 +14,6 @@ from temporalio.client import (
 )
 
 from domain.settings import Settings
-from workers.license_schedules import ensure_license_review_schedules
-from workers.renewal_schedules import RENEWAL_SCHEDULE, ensure_renewal_schedule
 from workflows.intake_poll import IntakePollWorkflow
 from workflows.reporting_projection import ReportingProjectionWorkflow
 
@@ -23,7 +21,10 @@ INTAKE_POLL_SCHEDULE = "om-intake-poll"
 REPORTING_SCHEDULE = "om-reporting-projection"
 
 
-async def _create(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+async def create_if_missing(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+    """Create the Schedule unless it exists; True when created. An existing
+    one is left as it is: an operator may have paused or changed it on purpose
+    (delete it to pick up changed settings)."""
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
@@ -54,7 +55,13 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
             settings.reporting_interval,
         ),
     }
-    created = [sid for sid, schedule in wanted.items() if await _create(client, sid, schedule)]
+    created = [
+        sid for sid, schedule in wanted.items() if await create_if_missing(client, sid, schedule)
+    ]
+    # Imported here: those modules build on create_if_missing above.
+    from workers.license_schedules import ensure_license_review_schedules
+    from workers.renewal_schedules import RENEWAL_SCHEDULE, ensure_renewal_schedule
+
     created += await ensure_license_review_schedules(client, settings)
     if await ensure_renewal_schedule(client, settings, apply=settings.renewals_apply):
         created.append(RENEWAL_SCHEDULE)
