@@ -67,43 +67,18 @@ def parse_seed(
             ]
         )
     problems: list[SeedProblem] = []
-    opportunities: list[Opportunity] = []
-    first_index: dict[str, int] = {}
-    for index, item in enumerate(payload["opportunities"]):
-        try:
-            opportunity = Opportunity.model_validate(item)
-        except ValidationError as exc:
-            for error in exc.errors():
-                problems.append(
-                    SeedProblem(
-                        index=index,
-                        field=_location(f"opportunities[{index}]", error["loc"]),
-                        message=error["msg"],
-                    )
-                )
-            continue
-        if opportunity.id in first_index:
-            problems.append(
-                SeedProblem(
-                    index=index,
-                    field=f"opportunities[{index}].id",
-                    message=f"duplicate id {opportunity.id} (also at index "
-                    f"{first_index[opportunity.id]})",
-                )
-            )
-            continue
-        first_index[opportunity.id] = index
-        opportunities.append(opportunity)
+    opportunities: list[Opportunity] = _parse_list(payload, "opportunities", Opportunity, problems)
+    seeded = {opportunity.id for opportunity in opportunities}
     delivered = payload.get("delivered_licenses", [])
     if not isinstance(delivered, list) or not all(isinstance(i, str) for i in delivered):
         problems.append(
             SeedProblem(field="delivered_licenses", message="must be a list of opportunity ids")
         )
         delivered = []
-    outside = [i for i in delivered if i not in first_index]
+    outside = [i for i in delivered if i not in seeded]
     stored = known(outside) if outside else set()
     for position, opportunity_id in enumerate(delivered):
-        if opportunity_id not in first_index and opportunity_id not in stored:
+        if opportunity_id not in seeded and opportunity_id not in stored:
             problems.append(
                 SeedProblem(
                     field=f"delivered_licenses[{position}]",
@@ -150,12 +125,14 @@ class RenewalSeed(BaseModel):
 def _parse_list(
     payload: dict[str, Any], key: str, model: type[BaseModel], problems: list[SeedProblem]
 ) -> list[Any]:
+    """The valid items of `payload[key]`; each invalid or repeated one adds a
+    problem naming its index and field, so a seed is refused whole."""
     items = payload.get(key, [])
     if not isinstance(items, list):
         problems.append(SeedProblem(field=key, message="must be a list"))
         return []
     out: list[Any] = []
-    seen: set[str] = set()
+    first_index: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
             parsed = model.model_validate(item)
@@ -169,12 +146,17 @@ def _parse_list(
                     )
                 )
             continue
-        if parsed.id in seen:  # type: ignore[attr-defined]
+        item_id = parsed.id  # type: ignore[attr-defined]
+        if item_id in first_index:
             problems.append(
-                SeedProblem(index=index, field=f"{key}[{index}].id", message="duplicate id")
+                SeedProblem(
+                    index=index,
+                    field=f"{key}[{index}].id",
+                    message=f"duplicate id {item_id} (also at index {first_index[item_id]})",
+                )
             )
             continue
-        seen.add(parsed.id)  # type: ignore[attr-defined]
+        first_index[item_id] = index
         out.append(parsed)
     return out
 
