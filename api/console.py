@@ -384,6 +384,19 @@ def console_router() -> APIRouter:
 
     # ---- queue ------------------------------------------------------------------
 
+    async def signed_form(
+        request: Request,
+    ) -> tuple[RosterUser, dict[str, list[str]]] | Response:
+        """The signed-in user and their CSRF-checked form, or the response
+        that turns the request away (sign in first / 403)."""
+        user = _signed_in(request)
+        if user is None:
+            return _to_login(request)
+        form = await _form(request)
+        if not _csrf_ok(request, form):
+            return csrf_refused(request)
+        return user, form
+
     def default_filters(user: RosterUser) -> tuple[str, str]:
         """(region, stage) a role starts from: OM its own region's review,
         Billing the finance review queue of every region, others everything."""
@@ -460,12 +473,10 @@ def console_router() -> APIRouter:
     async def approve_selected(request: Request) -> Response:
         """Billing's bulk approval: one Update per selected row, each row's
         own answer reported (one refusal does not stop the others)."""
-        user = _signed_in(request)
-        if user is None:
-            return _to_login(request)
-        form = await _form(request)
-        if not _csrf_ok(request, form):
-            return csrf_refused(request)
+        checked = await signed_form(request)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
         region, stage = _first(form, "region"), _first(form, "stage")
         if user.role != Role.BILLING:
             who = "an auditor" if user.role == Role.AUDITOR else f"role {user.role.value}"
@@ -572,12 +583,10 @@ def console_router() -> APIRouter:
     @router.post("/opportunities/{opportunity_id}/decide")
     async def decide(request: Request, opportunity_id: str) -> Response:
         """An OM or Billing approve / reject, sent as the workflow Update."""
-        user = _signed_in(request)
-        if user is None:
-            return _to_login(request)
-        form = await _form(request)
-        if not _csrf_ok(request, form):
-            return csrf_refused(request)
+        checked = await signed_form(request)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
         stage, action = _first(form, "stage"), _first(form, "action")
         submitted = {
             "stage": stage,
@@ -621,12 +630,10 @@ def console_router() -> APIRouter:
     @router.post("/opportunities/{opportunity_id}/rep")
     async def rep_action(request: Request, opportunity_id: str) -> Response:
         """The owning rep's recall or resubmit."""
-        user = _signed_in(request)
-        if user is None:
-            return _to_login(request)
-        form = await _form(request)
-        if not _csrf_ok(request, form):
-            return csrf_refused(request)
+        checked = await signed_form(request)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
         action = _first(form, "action")
         submitted = {"action": action, "comment": _first(form, "comment")}
         error: InlineError | None = None
