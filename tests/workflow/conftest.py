@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -30,7 +30,6 @@ from workflows.opportunity_approval import OpportunityApprovalWorkflow
 OM = "om.amer@example.com"
 BILLING = "billing@example.com"
 REP = "riley.rep@example.com"
-SUBMITTED = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # Monday 08:00 Pacific
 
 
 class Harness:
