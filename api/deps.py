@@ -37,6 +37,9 @@ async def approvals(request: Request) -> Approvals:
     state = request.app.state
     if state.client is None:
         state.client = await connect(state.settings)
+    metrics = getattr(state, "metrics", None)  # set when the API counts decisions
+    if metrics is not None:
+        return metrics.approvals(state.client, state.settings)
     return Approvals(state.client, state.settings)
 
 

@@ -90,7 +90,8 @@ async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyp
 
     settings = settings or load_settings()
     try:
-        client = await connect(settings)
+        # One-shot commands serve no metrics: the worker beside them holds the port.
+        client = await connect(settings, serve_metrics=False)
     except RuntimeError as error:
         raise Unavailable(
             f"cannot reach Temporal at {settings.temporal_address}: is "
@@ -106,17 +107,23 @@ async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyp
 def dev() -> None:
     """Run everything locally: Temporal dev server, sandbox, worker and API (`make run`)."""
     from workers.dev import run_dev
+    from workers.telemetry import configure_logging
 
-    run_dev(load_settings())
+    settings = load_settings()
+    configure_logging(settings)
+    run_dev(settings)
 
 
 @app.command()
 def worker() -> None:
     """Run a worker against TEMPORAL_ADDRESS."""
+    from workers.telemetry import configure_logging
     from workers.worker import run_worker
 
+    settings = load_settings()
+    configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker())
+        asyncio.run(run_worker(settings))
 
 
 @app.command()
@@ -125,8 +132,13 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     from api.app import create_app
+    from workers.telemetry import configure_logging
 
-    uvicorn.run(create_app(), host=host, port=port)
+    settings = load_settings()
+    configure_logging(settings)
+    # log_config=None: uvicorn's own lines (access log included) go through
+    # the handler above, so they are JSON too when `log_format` is json.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
 
 
 # ---- the approval cycle -----------------------------------------------------------

@@ -7,19 +7,27 @@ from temporalio.client import Client
 from domain.settings import Settings, load_settings
 from workers.codec import data_converter_for
 from workers.connection import connect_kwargs, connection_settings
+from workers.telemetry import interceptors_for, runtime_for
 
 
-async def connect(settings: Settings | None = None) -> Client:
+async def connect(settings: Settings | None = None, *, serve_metrics: bool = True) -> Client:
     """Connect to the Temporal frontend named in settings, with the pydantic
     data converter every workflow payload in this project needs (encrypting
     when `payload_encryption` is on) and TLS / mTLS / API key when
     `temporal_connection` asks for them. The worker uses the client's
-    converter, so worker, CLI and API always agree on the encryption."""
+    converter, so worker, CLI and API always agree on the encryption.
+
+    Its interceptors (OpenTelemetry tracing when `otel_tracing` is on) apply
+    to workers built from it too. With `serve_metrics` the client runs on the
+    runtime serving SDK metrics at `metrics_bind`; one-shot CLI commands pass
+    False, so `om status` beside a worker does not fight it for the port."""
     settings = settings or load_settings()
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter_for(settings),
+        interceptors=interceptors_for(settings),
+        runtime=runtime_for(settings) if serve_metrics else None,
         **connect_kwargs(connection_settings(settings)),
     )
 
