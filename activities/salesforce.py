@@ -26,6 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -127,6 +128,25 @@ class SalesforceAdapter:
         """Username/password login, so an expired session can be renewed."""
         return bool(self.settings.username and self.settings.password)
 
+    @property
+    def can_renew_session(self) -> bool:
+        """An expired session can be replaced: by logging in again, or by
+        reading the token file that a refresh job keeps current."""
+        return self.uses_login or self.settings.session_id_file is not None
+
+    def _session_id(self) -> str | None:
+        s = self.settings
+        if s.session_id_file is None:
+            return s.session_id
+        try:
+            return Path(s.session_id_file).read_text().strip() or None
+        except OSError as exc:
+            raise NotConfigured(
+                f"salesforce.session_id_file: cannot read {s.session_id_file} "
+                f"({exc.strerror or exc})",
+                service=SERVICE,
+            ) from exc
+
     def _connect(self) -> Salesforce:
         s = self.settings
         session = self._session or _PinnedSession(s.ca_file, REQUEST_TIMEOUT_SECONDS)
@@ -148,7 +168,8 @@ class SalesforceAdapter:
                 raise ServiceUnavailable(
                     f"Salesforce login unreachable: {exc}", service=SERVICE
                 ) from exc
-        if not (s.instance_url and s.session_id):
+        session_id = self._session_id()
+        if not (s.instance_url and session_id):
             raise NotConfigured(
                 "Salesforce is not configured: set OM_SALESFORCE__INSTANCE_URL "
                 "and OM_SALESFORCE__SESSION_ID (or username, password and "
@@ -157,7 +178,7 @@ class SalesforceAdapter:
             )
         return Salesforce(
             instance_url=s.instance_url,
-            session_id=s.session_id,
+            session_id=session_id,
             version=s.api_version,
             session=session,
         )
@@ -172,13 +193,14 @@ class SalesforceAdapter:
         self, what: str, call: Callable[[Salesforce], T], opportunity_id: str | None = None
     ) -> T:
         """Run `call`, turning Salesforce failures into adapter errors. An
-        INVALID_SESSION_ID re-authenticates once when credentials are set."""
+        INVALID_SESSION_ID renews the session once (log in again, or read the
+        token file again) and repeats the call."""
         for attempt in (1, 2):
             client = self._client()
             try:
                 return call(client)
             except SalesforceExpiredSession as exc:
-                if self.uses_login and attempt == 1:
+                if self.can_renew_session and attempt == 1:
                     with self._lock:
                         self._sf = None
                     continue

@@ -51,6 +51,7 @@ def opportunity_view(store: Store, opportunity_id: str) -> dict[str, Any] | None
         "chatter": [item for _, item in store.query(feed)],
         "tickets": store.tickets(opportunity_id),
         "notifications": store.notifications(opportunity_id=opportunity_id),
+        "field_history": store.field_history(opportunity_id),
     }
 
 
@@ -127,6 +128,12 @@ def admin_router(state: SandboxState) -> APIRouter:
     ) -> dict[str, Any]:
         messages = store.notifications(opportunity_id, channel, limit)
         return {"notifications": messages, "count": len(messages)}
+
+    @router.post("/salesforce/rotate-session")
+    def rotate_session() -> dict[str, Any]:
+        """Expire the Salesforce session; the new one is in the session file."""
+        state.rotate_salesforce_session()
+        return {"rotated": True, "session_file": str(state.session_file)}
 
     @router.get("/faults")
     def faults() -> dict[str, Any]:

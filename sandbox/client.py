@@ -105,5 +105,14 @@ class SandboxAdminClient:
         """Arm faults, e.g. `{"salesforce": {"status": 503, "count": 3}}` (see sandbox.faults)."""
         return self._call("POST", "/faults", plan)
 
+    def rotate_salesforce_session(self) -> dict[str, Any]:
+        """Expire the Salesforce session; the sandbox writes the new one to
+        its session file (`salesforce_session_file` in sandbox.json)."""
+        return self._call("POST", "/salesforce/rotate-session")
+
+    def faults(self) -> dict[str, Any]:
+        """The faults still armed, by service (a fault leaves once used up)."""
+        return self._call("GET", "/faults")
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")

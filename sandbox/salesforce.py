@@ -187,7 +187,7 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
             return error_response(
                 fault.status, fault.code, f"Sandbox fault injection: {fault.code}"
             )
-        if bearer(request.headers.get("authorization")) != state.session_id:
+        if bearer(request.headers.get("authorization")) != state.salesforce_session:
             return error_response(401, "INVALID_SESSION_ID", "Session expired or invalid")
         return await call_next(request)
 

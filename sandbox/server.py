@@ -42,6 +42,9 @@ INFO_FILE = "sandbox.json"
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
+SESSION_FILE = "salesforce.session"
+
+
 class SandboxInfo(BaseModel):
     """Where the running sandbox answers: `sandbox.json`'s keys, plus `home`."""
 
@@ -56,6 +59,9 @@ class SandboxInfo(BaseModel):
     notifications_token: str
     admin_url: str
     home: Path
+    salesforce_session_file: str | None = None
+    """The Salesforce API's current session, rewritten when the admin API
+    rotates it; `session_id` stays the admin API's token."""
 
     def info_json(self) -> dict[str, str]:
         """Exactly the keys written to sandbox.json."""
@@ -191,7 +197,10 @@ class Sandbox:
                 "notifications_token", lambda: "chat-" + secrets.token_urlsafe(24)
             ),
             query_page_size=self.query_page_size,
+            session_file=self.home / SESSION_FILE,
         )
+        state.salesforce_session = store.meta("salesforce_session", lambda: state.session_id)
+        state.write_session_file()
         sockets: list[socket.socket] = []
         try:
             for what, port in self.ports.items():
@@ -233,6 +242,7 @@ class Sandbox:
             notifications_token=state.notifications_token,
             admin_url=f"{license_url}/__sandbox",
             home=self.home,
+            salesforce_session_file=str((self.home / SESSION_FILE).resolve()),
         )
         target = self.home / INFO_FILE
         partial = target.with_suffix(".json.tmp")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sandbox.faults import Faults
@@ -25,6 +27,26 @@ class SandboxState:
     """Open SOQL cursors: locator -> (sObject, the records still to send, totalSize)."""
     cursor_lock: threading.Lock = field(default_factory=threading.Lock)
     """Server threads open and consume cursors concurrently."""
+    session_file: Path | None = None
+    salesforce_session: str = ""
+    """The session the Salesforce API accepts; starts as `session_id`, which
+    stays the admin API's token when this one is rotated."""
+
+    def write_session_file(self) -> None:
+        """Publish the current session where a token-refresh job would."""
+        if self.session_file is None:
+            return
+        partial = self.session_file.with_suffix(".tmp")
+        partial.write_text(self.salesforce_session + "\n")
+        partial.replace(self.session_file)
+
+    def rotate_salesforce_session(self) -> str:
+        """Expire the Salesforce session and issue a new one, as an org does
+        when a session times out or an admin revokes it."""
+        self.salesforce_session = "00D5e0000000SBX!" + secrets.token_urlsafe(32)
+        self.store.set_meta("salesforce_session", self.salesforce_session)
+        self.write_session_file()
+        return self.salesforce_session
 
 
 def bearer(authorization: str | None) -> str | None:

@@ -41,7 +41,23 @@ CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT UNIQUE, channel TEXT NOT NULL,
     text TEXT NOT NULL, opportunity_id TEXT, received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS notifications_opportunity ON notifications (opportunity_id);
+CREATE TABLE IF NOT EXISTS field_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, write_id INTEGER NOT NULL,
+    sobject TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL,
+    old_value TEXT, new_value TEXT, created_date TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS field_history_record ON field_history (record_id);
 """
+
+# Like Salesforce field history tracking: a row per field whose value an
+# update actually changed. Writing the same value again leaves no row, which
+# is why a retried (idempotent) write shows up here exactly once.
+_TRACKED_FIELDS = (
+    "StageName",
+    "Approval_Status__c",
+    "OM_Record_Locked__c",
+    "CloseDate",
+    "License_Delivery_Date__c",
+)
 
 _NOTIFICATION_COLUMNS = (
     "id",
@@ -62,6 +78,13 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """Zendesk and the license service speak ISO 8601 UTC with a Z."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _text(value: Any) -> str | None:
+    """A field value as field history stores it (Salesforce shows text too)."""
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 class IdempotencyMismatch(Exception):
@@ -108,6 +131,14 @@ class Store:
             value = default()
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
             return value
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # -- sObjects ---------------------------------------------------------
 
@@ -159,6 +190,26 @@ class Store:
             record = json.loads(row[0])
             was_won = record.get("StageName") == CLOSED_WON
             now = self.clock()
+            write_id = db.execute(
+                "SELECT COALESCE(MAX(write_id), 0) + 1 FROM field_history"
+            ).fetchone()[0]
+            db.executemany(
+                "INSERT INTO field_history (write_id, sobject, record_id, field, old_value, "
+                "new_value, created_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        write_id,
+                        sobject,
+                        record_id,
+                        field,
+                        _text(record.get(field)),
+                        _text(value),
+                        iso(now),
+                    )
+                    for field, value in changes.items()
+                    if field in _TRACKED_FIELDS and record.get(field) != value
+                ],
+            )
             record.update(changes)
             if sobject == "Opportunity":
                 derive_opportunity_flags(record)
@@ -175,6 +226,20 @@ class Store:
                     (iso(now), record_id),
                 )
             return True
+
+    def field_history(self, record_id: str) -> list[dict[str, Any]]:
+        """The tracked field changes of one record, oldest first; rows left
+        by the same update share a `write`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT write_id, field, old_value, new_value, created_date FROM field_history "
+                "WHERE record_id = ? ORDER BY id",
+                (record_id,),
+            ).fetchall()
+        return [
+            {"write": w, "field": f, "old_value": old, "new_value": new, "created_date": at}
+            for w, f, old, new, at in rows
+        ]
 
     def query(self, query: Query) -> list[tuple[str, dict[str, Any]]]:
         """(Id, record) pairs matching `query`, the record holding only the

@@ -45,6 +45,7 @@ def om_settings(sandbox: SandboxInfo) -> Settings:
         salesforce=SalesforceSettings(
             instance_url=sandbox.salesforce_instance_url,
             session_id=sandbox.session_id,
+            session_id_file=sandbox.salesforce_session_file,
             ca_file=sandbox.ca_file,
         ),
         support_desk=ServiceSettings(

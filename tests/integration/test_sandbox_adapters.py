@@ -176,6 +176,45 @@ def test_expired_session_re_authenticates_once_when_credentials_are_set(sandbox,
     assert adapter.read_opportunity("0065e00000DEMO01").id == "0065e00000DEMO01"
 
 
+def test_rotated_session_is_renewed_from_the_session_file_in_the_same_call(
+    tmp_path: Path, example_payload
+):
+    """The sandbox expires the session and writes the new one where a token
+    refresh job would; the adapter's next call gets INVALID_SESSION_ID,
+    reads the file again and succeeds, with no failure for Temporal to retry.
+    (A sandbox of its own: the shared one's session must stay valid.)"""
+    running = Sandbox(tmp_path)
+    info = running.start()
+    try:
+        running.seed({"opportunities": [example_payload]})
+        target = example_payload["id"]
+        admin = SandboxAdminClient(info.admin_url, info.session_id)
+        adapter = SalesforceAdapter(
+            SalesforceSettings(
+                instance_url=info.salesforce_instance_url,
+                session_id_file=info.salesforce_session_file,
+                ca_file=info.ca_file,
+            )
+        )
+        assert adapter.read_opportunity(target).id == target
+        before = Path(info.salesforce_session_file).read_text().strip()
+        admin.rotate_salesforce_session()
+        assert Path(info.salesforce_session_file).read_text().strip() != before
+        stale = SalesforceAdapter(
+            SalesforceSettings(
+                instance_url=info.salesforce_instance_url,
+                session_id=before,
+                ca_file=info.ca_file,
+            )
+        )
+        with pytest.raises(AuthenticationFailed, match="INVALID_SESSION_ID"):
+            stale.read_opportunity(target)  # the old session is really gone
+        assert adapter.read_opportunity(target).id == target
+        assert admin.opportunity(target)["Id"] == target  # the admin token is unchanged
+    finally:
+        running.stop()
+
+
 def test_bad_session_is_invalid_session_id_and_retryable(sandbox):
     raw = requests.get(
         f"{sandbox.salesforce_instance_url}/services/data/v59.0/sobjects/"
