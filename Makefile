@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit record-histories bench-calendar bench-reconcile clean
+.PHONY: install browser run test lint unit test-chaos record-histories bench-calendar bench-reconcile clean
 
 install: $(STAMP) browser
 
@@ -38,6 +38,11 @@ lint: install
 
 unit: install
 	$(BIN)/pytest -q tests/unit
+
+# The chaos suite alone (it is part of `make test` too): 100 opportunities
+# in flight per scenario while the worker, the server or the sandbox fail.
+test-chaos: install
+	$(BIN)/pytest -q -m chaos tests/chaos
 
 # Regenerate tests/histories from the workflow tests. Only for a deliberate
 # change: old histories must keep replaying (use workflow.patched).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client
@@ -17,8 +17,17 @@ from temporalio.client import Client
 from api.console import console_router
 from api.deps import Ops, User
 from api.intake import intake_router
+from api.metrics import install_metrics
 from api.queue_view import QueueEntry, queue_entries
-from domain.errors import NotSubmitted, OmError, Refused, UnknownOpportunity, UnknownUser
+from domain.errors import (
+    Busy,
+    NotSubmitted,
+    OmError,
+    Refused,
+    Unavailable,
+    UnknownOpportunity,
+    UnknownUser,
+)
 from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
 from domain.reasons import UnknownReasonCode
@@ -42,13 +51,16 @@ class RepBody(BaseModel):
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
-    """The app; `client` is injected by `om dev` and tests, else connected lazily."""
+    """The app; `client` is injected by `om dev` and tests, else connected lazily.
+    With `api_metrics` on it serves Prometheus metrics at GET /metrics."""
     app = FastAPI(
         title="Order Management orchestrator",
         description="Booking approval of sales opportunities on Temporal.",
     )
     app.state.settings = settings or load_settings()
     app.state.client = client
+    if app.state.settings.api_metrics:
+        install_metrics(app)
     app.include_router(intake_router())
     app.include_router(codec_router())
     app.include_router(console_router())
@@ -58,6 +70,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         code = {NotSubmitted: 404, UnknownOpportunity: 404, UnknownUser: 403}.get(type(error))
         if isinstance(error, Refused):
             code = {"forbidden": 403, "conflict": 409, "invalid": 422}[error.kind]
+        if isinstance(error, Busy):
+            return JSONResponse(
+                {"detail": str(error)}, status_code=429, headers={"Retry-After": "1"}
+            )
+        if isinstance(error, Unavailable):
+            code = 503
         return JSONResponse({"detail": str(error)}, status_code=code or 400)
 
     @app.exception_handler(UnknownReasonCode)
@@ -83,7 +101,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @app.post("/opportunities/{opportunity_id}/decisions", response_model=DecisionReceipt)
     async def decide(
-        opportunity_id: str, body: DecisionBody, who: User, ops: Ops
+        opportunity_id: str,
+        body: DecisionBody,
+        who: User,
+        ops: Ops,
+        idempotency_key: str | None = Header(
+            default=None,
+            max_length=200,
+            description="Sending the same decision again with the same key (a retry "
+            "after a lost answer) returns the first answer instead of a 409",
+        ),
     ) -> DecisionReceipt:
         from domain.reasons import parse_reason_codes
 
@@ -97,6 +124,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             body.comment,
             body.round,
             body.acknowledged,
+            # Scoped to the person, so one user's key never answers for another.
+            update_id=f"{who.email}:{idempotency_key}" if idempotency_key else None,
         )
 
     @app.post("/opportunities/{opportunity_id}/resubmit", response_model=DecisionReceipt)

@@ -45,3 +45,9 @@ class Refused(OmError):
 
 class Unavailable(OmError):
     """A service the command needs (Temporal, the sandbox) cannot be reached."""
+
+
+class Busy(Unavailable):
+    """The server is holding as many concurrent requests on this workflow as
+    it allows (e.g. 50 people clicking Approve at once); nothing changed, and
+    the same request may be sent again in a moment."""

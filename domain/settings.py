@@ -20,7 +20,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
@@ -166,6 +166,33 @@ class TemporalConnection(BaseModel):
     )
 
 
+class WorkerTuning(BaseModel):
+    """Cache, slots and pollers of a worker process (`Settings.worker`;
+    environment `OM_WORKER__MAX_CACHED_WORKFLOWS=2000` and so on). None
+    keeps the Temporal SDK's default; README "Load and scaling" says when to
+    change which."""
+
+    max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflows kept in memory between tasks (sticky cache); the main "
+        "bound on worker RSS. An evicted workflow is replayed from history on its "
+        "next task",
+    )
+    max_concurrent_workflow_tasks: int | None = Field(
+        default=None, ge=2, description="Workflow task slots (SDK default 100)"
+    )
+    max_concurrent_activities: int | None = Field(
+        default=None, ge=1, description="Activity slots (SDK default 100)"
+    )
+    workflow_task_pollers: int | None = Field(
+        default=None, ge=2, description="Concurrent workflow task polls (SDK default 5)"
+    )
+    activity_task_pollers: int | None = Field(
+        default=None, ge=1, description="Concurrent activity task polls (SDK default 5)"
+    )
+
+
 class SalesforceFields(BaseModel):
     """Where our facts live on a Salesforce Opportunity. A real org's custom
     field names differ from the sandbox's; change them here, not in code."""
@@ -181,6 +208,12 @@ class SalesforceFields(BaseModel):
 class SalesforceSettings(BaseModel):
     instance_url: str | None = None
     session_id: str | None = None
+    session_id_file: Path | None = Field(
+        default=None,
+        description="File holding the current access token, kept fresh by whatever "
+        "obtains it (an OAuth refresh or JWT-bearer job, a mounted secret); wins over "
+        "session_id and is read again when Salesforce answers INVALID_SESSION_ID",
+    )
     ca_file: str | None = Field(
         default=None, description="CA bundle trusted for the org's TLS certificate"
     )
@@ -267,12 +300,48 @@ class Settings(BaseSettings):
     payload_encryption: PayloadEncryption = Field(default_factory=PayloadEncryption)
     temporal_connection: TemporalConnection = Field(default_factory=TemporalConnection)
 
+    worker: WorkerTuning = Field(default_factory=WorkerTuning)
+
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port where the Temporal runtime serves Prometheus /metrics "
+        "(e.g. 0.0.0.0:9464); None: no SDK metrics endpoint",
+    )
+    api_metrics: bool = Field(default=True, description="The HTTP API serves GET /metrics")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line (for log shippers)"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    otel_tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry spans through Temporal's TracingInterceptor "
+        "(needs the `otel` extra); exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set",
+    )
+
     @field_validator(
         "license_recheck_interval", "intake_poll_interval", "reporting_interval", mode="before"
     )
     @classmethod
     def _parse_interval(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _check_bind(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"metrics_bind must be host:port with a port 1-65535 (e.g. 0.0.0.0:9464), "
+                f"not {value!r}"
+            )
+        return value.strip()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(
@@ -309,6 +378,7 @@ class Settings(BaseSettings):
                 update={
                     "instance_url": info.get("salesforce_instance_url"),
                     "session_id": info.get("session_id"),
+                    "session_id_file": info.get("salesforce_session_file"),
                     "ca_file": info.get("ca_file"),
                 }
             )

@@ -19,7 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import NotSubmitted, Refused, UnknownUser
+from domain.errors import Busy, NotSubmitted, Refused, UnknownUser
 from domain.messages import (
     Actor,
     ApprovalInput,
@@ -170,8 +170,13 @@ class Approvals:
         comment: str = "",
         round_: int | None = None,
         acknowledged: list[str] | None = None,
+        update_id: str | None = None,
     ) -> DecisionReceipt:
-        """Send an OM or Billing decision; Refused when the workflow turns it away."""
+        """Send an OM or Billing decision; Refused when the workflow turns it away.
+
+        `update_id` makes a resend after a lost answer safe: Temporal returns
+        the first outcome for an Update id it has already completed, where a
+        fresh Update would be refused as a second decision."""
         decision = Decision(
             actor=self.actor(actor_email),
             stage=stage,
@@ -181,10 +186,17 @@ class Approvals:
             round=round_,
             acknowledged=acknowledged or [],
         )
-        return await self._update(opportunity_id, OpportunityApprovalWorkflow.decide, decision)
+        return await self._update(
+            opportunity_id, OpportunityApprovalWorkflow.decide, decision, update_id
+        )
 
     async def rep_action(
-        self, opportunity_id: str, action: str, actor_email: str, comment: str = ""
+        self,
+        opportunity_id: str,
+        action: str,
+        actor_email: str,
+        comment: str = "",
+        update_id: str | None = None,
     ) -> DecisionReceipt:
         """Resubmit, recall or close-lost on behalf of the opportunity's owner."""
         update = {
@@ -193,11 +205,11 @@ class Approvals:
             "close_lost": OpportunityApprovalWorkflow.close_lost,
         }[action]
         rep = RepAction(actor=self.actor(actor_email), comment=comment)
-        return await self._update(opportunity_id, update, rep)
+        return await self._update(opportunity_id, update, rep, update_id)
 
-    async def _update(self, opportunity_id: str, update, arg) -> DecisionReceipt:  # type: ignore[no-untyped-def]
+    async def _update(self, opportunity_id: str, update, arg, update_id=None) -> DecisionReceipt:  # type: ignore[no-untyped-def]
         try:
-            return await self._handle(opportunity_id).execute_update(update, arg)
+            return await self._handle(opportunity_id).execute_update(update, arg, id=update_id)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             kind = _REFUSAL_KIND.get(getattr(cause, "type", None) or "", "conflict")
@@ -205,6 +217,11 @@ class Approvals:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise NotSubmitted(opportunity_id) from exc
+            if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+                raise Busy(
+                    f"busy: too many decisions on {opportunity_id} at this moment "
+                    f"({exc.message}); nothing changed, send it again"
+                ) from exc
             if exc.status == RPCStatusCode.FAILED_PRECONDITION:
                 raise Refused(
                     f"refused: the approval workflow of {opportunity_id} has finished", "conflict"

@@ -41,10 +41,15 @@ def temporal_binary() -> str:
 
 
 def start_temporal(
-    db_file: Path, log: Path, port: int = TEMPORAL_PORT, ui_port: int | None = TEMPORAL_UI_PORT
+    db_file: Path,
+    log: Path,
+    port: int = TEMPORAL_PORT,
+    ui_port: int | None = TEMPORAL_UI_PORT,
+    extra_args: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the dev server on its SQLite file and wait until it accepts
-    connections. `ui_port=None` runs it headless (tests)."""
+    connections. `ui_port=None` runs it headless (tests); `extra_args` go
+    to `temporal server start-dev` as they are."""
     if _port_open(port):
         raise SystemExit(
             f"error: port {port} is in use: is another `make run` or Temporal server running?"
@@ -63,6 +68,7 @@ def start_temporal(
         "warn",
     ]
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    args += extra_args or []
     process = subprocess.Popen(
         args, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.policy import PolicyActivities
-from domain.settings import Settings, load_settings
+from domain.settings import Settings, WorkerTuning, load_settings
 from workflows import ALL_WORKFLOWS
 
 
@@ -44,7 +44,28 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=ALL_WORKFLOWS,
         activities=[*activities, *PolicyActivities(settings).all()],
+        **worker_options(settings.worker),
     )
+
+
+def worker_options(tuning: WorkerTuning) -> dict[str, Any]:
+    """`Worker(...)` keyword arguments for cache, slots and pollers; settings
+    left unset keep the SDK's defaults. Shared with the load benchmark's
+    baseline worker so both run with the same tuning."""
+    options: dict[str, Any] = {"max_cached_workflows": tuning.max_cached_workflows}
+    if tuning.max_concurrent_workflow_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = tuning.max_concurrent_workflow_tasks
+    if tuning.max_concurrent_activities is not None:
+        options["max_concurrent_activities"] = tuning.max_concurrent_activities
+    if tuning.workflow_task_pollers is not None:
+        options["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+            tuning.workflow_task_pollers
+        )
+    if tuning.activity_task_pollers is not None:
+        options["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+            tuning.activity_task_pollers
+        )
+    return options
 
 
 async def prepare_namespace(client: Client, settings: Settings) -> None:

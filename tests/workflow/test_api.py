@@ -85,6 +85,23 @@ async def test_decisions_answer_200_403_409_422(api, harness, example_payload):
     assert status["stage"] == "finance_review" and status["om_approver"] == "om.amer@example.com"
 
 
+async def test_a_decision_resent_with_its_idempotency_key_gets_the_first_answer(
+    api, harness, example_payload
+):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    url = f"/opportunities/{opp.id}/decisions"
+    decision = {"stage": "om", "action": "approve"}
+    keyed = {**OM_AMER, "Idempotency-Key": "click-1"}
+    first = await api.post(url, headers=keyed, json=decision)
+    resent = await api.post(url, headers=keyed, json=decision)
+    assert first.status_code == resent.status_code == 200
+    assert resent.json() == first.json()
+    fresh = await api.post(url, headers={**OM_AMER, "Idempotency-Key": "click-2"}, json=decision)
+    assert fresh.status_code == 409
+    history = (await api.get(f"/opportunities/{opp.id}", headers=OM_AMER)).json()["history"]
+    assert [h["action"] for h in history].count("finance_review") == 1
+
+
 async def test_rep_recalls_and_resubmits_own_deal(api, harness, example_payload):
     opp = await harness.submit(new_payload(example_payload, deployment="saas"))
     not_owner = await api.post(f"/opportunities/{opp.id}/recall", headers=OM_AMER, json={})
