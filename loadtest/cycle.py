@@ -165,9 +165,11 @@ async def wait_for_stage(
     delay = POLL_SECONDS
     while True:
         status = await status_of(approvals, case)
-        if status.stage in stages and (
-            status.stage not in ("completed", "closed_won") or not status.pending_effects
-        ):
+        # No side effect still queued: a review round counts as open once its
+        # plan and booking check are recorded, as a person sees it in the
+        # console. Deciding earlier, while those local activities run, trips
+        # a replay bug (README, "Known issue: decisions while a round opens").
+        if status.stage in stages and not status.pending_effects:
             return status
         if time.monotonic() > deadline:
             raise TimeoutError(

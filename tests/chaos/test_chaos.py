@@ -62,7 +62,9 @@ async def scenario(
 
 async def mid_run(driver: Driver) -> int:
     """Wait until all N are in flight and some decisions are in; how many are in flight."""
-    await until(lambda: driver.in_flight == N and len(driver.latencies) >= N // 3, "mid-run")
+    await until(
+        lambda: driver.in_flight == N and len(driver.latencies) >= N // 3, "mid-run", timeout=360
+    )
     return driver.in_flight
 
 
