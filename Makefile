@@ -57,5 +57,10 @@ bench-reconcile: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_reconcile.py
 
+# Full cycle vs a same-shape baseline, then 10,000 parked opportunities:
+# about 40 minutes on 2 cores. Smaller: make bench-load BENCH_LOAD_ARGS="--n 200 --parked 2000"
+bench-load: install
+	$(BIN)/python benchmarks/bench_load.py $(BENCH_LOAD_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
