@@ -135,7 +135,7 @@ def seed_cases(admin: SandboxAdminClient, cases: list[Case], batch: int = 500) -
         )
 
 
-async def retrying(call: Callable[[], Awaitable[T]], give_up_after: float = 180.0) -> T:
+async def retrying(call: Callable[[], Awaitable[T]], give_up_after: float = 300.0) -> T:
     """`call()`, repeated while the server or the worker is away."""
     deadline = time.monotonic() + give_up_after
     delay = 0.2
@@ -157,7 +157,7 @@ async def status_of(approvals: Approvals, case: Case) -> ApprovalStatus:
 
 
 async def wait_for_stage(
-    approvals: Approvals, case: Case, *stages: str, timeout: float = 300.0
+    approvals: Approvals, case: Case, *stages: str, timeout: float = 600.0
 ) -> ApprovalStatus:
     """Poll the workflow's status until it reaches one of `stages` with no
     side effect still queued."""
