@@ -494,7 +494,11 @@ def combine(side: Side) -> dict[str, Any]:
             name: max(r["peak_rss_mib"][name] for r in rounds) for name in ("worker", "server")
         },
         "worker_vmhwm_mib": max(r["worker_vmhwm_mib"] for r in rounds),
-        "worker_metrics": metric_averages(metrics),
+        "worker_metrics": {
+            **metric_averages(metrics),
+            # A gauge: the size at the end of each round, not a difference.
+            "sticky_cache_size": max(r["cache_size"] or 0 for r in rounds),
+        },
         "machine_busy_share": round(
             sum(r["machine_busy_share"] * r["seconds"] for r in rounds) / seconds, 3
         ),
