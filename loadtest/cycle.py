@@ -38,8 +38,11 @@ from workers.approvals import Approvals
 
 T = TypeVar("T")
 
-OM_APPROVER = {"AMER": "om.amer@example.com", "EMEA": "om.emea@example.com"}
-OM_APPROVER["APAC"] = "om.apac@example.com"
+OM_APPROVER = {
+    "AMER": "om.amer@example.com",
+    "EMEA": "om.emea@example.com",
+    "APAC": "om.apac@example.com",
+}
 BILLING = "billing@example.com"
 # How often a waiting client re-reads a workflow's status at first (backing
 # off to 4x): every read is a query the worker answers, so polling too
