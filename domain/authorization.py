@@ -34,6 +34,11 @@ class InvalidDecision(NotAllowed):
     """The decision itself is incomplete (reason codes, comment)."""
 
 
+class NotYet(NotAllowed):
+    """The workflow is recording a policy answer; the same message, sent again
+    a moment later, is judged on its merits (clients retry it, then answer 429)."""
+
+
 @dataclass(frozen=True)
 class ReviewState:
     """The facts of a workflow the rules need, decoupled from the workflow class."""

@@ -162,22 +162,24 @@ async def status_of(approvals: Approvals, case: Case) -> ApprovalStatus:
 async def wait_for_stage(
     approvals: Approvals, case: Case, *stages: str, timeout: float = 600.0
 ) -> ApprovalStatus:
-    """Poll the workflow's status until it reaches one of `stages` with no
-    side effect still queued."""
+    """Poll the workflow's status until it reaches one of `stages`."""
     deadline = time.monotonic() + timeout
     delay = POLL_SECONDS
     while True:
         status = await status_of(approvals, case)
-        # No side effect still queued: a review round counts as open once its
-        # plan and booking check are recorded, as a person sees it in the
-        # console. Deciding earlier, while those local activities run, trips
-        # a replay bug (README, "Known issue: decisions while a round opens").
-        if status.stage in stages and not status.pending_effects:
+        # Review stages count at once, with the round's plan and booking
+        # check perhaps still being recorded: a decision sent in that moment
+        # is answered "not yet" and sent again by `Approvals` (README,
+        # "Decisions while a round opens"). The end stages count once their
+        # side effects are done.
+        if status.stage in stages and (
+            status.stage not in ("completed", "closed_won") or not status.pending_effects
+        ):
             return status
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"{case.id} stuck in {status.stage} (waiting for {', '.join(stages)}; "
-                f"{len(status.pending_effects)} side effects pending)"
+                f"{status.pending_effects} side effects pending)"
             )
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 4 * POLL_SECONDS)

@@ -7,6 +7,8 @@ into `domain.errors` happen in one place.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 from temporalio.client import (
@@ -45,12 +47,23 @@ _REFUSAL_KIND = {
 }
 
 
+class _NotYet(Exception):
+    """The workflow's "not yet" refusal, before the client has given up on it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class Approvals:
     """Start, inspect and act on opportunity approval workflows."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, patience_seconds: float = 10.0) -> None:
         self.client = client
         self.settings = settings
+        self.patience_seconds = patience_seconds
+        """How long a message the workflow answers "not yet" is sent again
+        before the caller gets `Busy` (the API's 429)."""
 
     # ---- who ----------------------------------------------------------------
 
@@ -208,12 +221,35 @@ class Approvals:
         return await self._update(opportunity_id, update, rep, update_id)
 
     async def _update(self, opportunity_id: str, update, arg, update_id=None) -> DecisionReceipt:  # type: ignore[no-untyped-def]
+        """Send the Update, again while the workflow answers "not yet".
+
+        The workflow refuses messages for the moment it records a policy
+        answer (`OpportunityApprovalWorkflow._refuse_while_recording`):
+        milliseconds on a quiet worker, seconds under load. A refused Update
+        leaves no trace, so sending it again, with the same id, is safe."""
+        deadline = time.monotonic() + self.patience_seconds
+        delay = 0.05
+        while True:
+            try:
+                return await self._update_once(opportunity_id, update, arg, update_id)
+            except _NotYet as exc:
+                if time.monotonic() + delay > deadline:
+                    raise Busy(f"busy: {exc.message}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _update_once(
+        self, opportunity_id: str, update, arg, update_id=None
+    ) -> DecisionReceipt:  # type: ignore[no-untyped-def]
         try:
             return await self._handle(opportunity_id).execute_update(update, arg, id=update_id)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
-            kind = _REFUSAL_KIND.get(getattr(cause, "type", None) or "", "conflict")
-            raise Refused(f"refused: {getattr(cause, 'message', None) or cause}", kind) from exc
+            kind = getattr(cause, "type", None) or ""
+            message = getattr(cause, "message", None) or str(cause)
+            if kind == "NotYet":
+                raise _NotYet(message) from exc
+            raise Refused(f"refused: {message}", _REFUSAL_KIND.get(kind, "conflict")) from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise NotSubmitted(opportunity_id) from exc

@@ -27,7 +27,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.authorization import ReviewState, check_decision, check_rep_action
+    from domain.authorization import NotYet, ReviewState, check_decision, check_rep_action
     from domain.messages import (
         ActivityName,
         Actor,
@@ -83,6 +83,7 @@ _RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
 )
 _TIMEOUT = timedelta(seconds=60)
+_POLICY_TIMEOUT = timedelta(seconds=10)
 
 
 @workflow.defn
@@ -113,6 +114,8 @@ class OpportunityApprovalWorkflow:
         self._fired: set[str] = set()
         self._breached = False
         self._channels = inp.channels
+        self._local_activities = 0
+        """Policy local activities in flight; Updates wait while any runs."""
 
     # ---- the cycle -------------------------------------------------------
     #
@@ -293,7 +296,7 @@ class OpportunityApprovalWorkflow:
         round_, started_at = args
         plan: ReviewPlan | None = None
         if self._v2:
-            plan = await workflow.execute_local_activity(
+            plan = await self._policy(
                 ActivityName.PLAN_REVIEW_ROUND,
                 ReviewPlanRequest(
                     region=self._opp.account.region,
@@ -303,21 +306,18 @@ class OpportunityApprovalWorkflow:
                     first_submitted_at=self._submitted_at,
                 ),
                 result_type=ReviewPlan,
-                start_to_close_timeout=timedelta(seconds=10),
             )
             clock = ReviewClock(clock_start=plan.clock_start, sla_deadline=plan.sla_deadline)
         else:
-            clock = await workflow.execute_local_activity(
+            clock = await self._policy(
                 ActivityName.REVIEW_CLOCK,
                 ReviewClockRequest(region=self._opp.account.region, submitted_at=started_at),
                 result_type=ReviewClock,
-                start_to_close_timeout=timedelta(seconds=10),
             )
-        findings = await workflow.execute_local_activity(
+        findings = await self._policy(
             ActivityName.BOOKING_CHECK,
             BookingCheckRequest(opportunity=self._opp, submitted_at=self._submitted_at),
             result_type=list[Finding],
-            start_to_close_timeout=timedelta(seconds=10),
         )
         self._note(
             "workflow",
@@ -428,7 +428,7 @@ class OpportunityApprovalWorkflow:
 
     async def _measure_round(self, record: RoundRecord) -> None:
         assert record.clock_start is not None and record.decided_at is not None
-        seconds = await workflow.execute_local_activity(
+        seconds = await self._policy(
             ActivityName.BUSINESS_TIME,
             BusinessTimeRequest(
                 region=record.assigned_region or record.home_region,
@@ -436,7 +436,6 @@ class OpportunityApprovalWorkflow:
                 end=max(record.clock_start, record.decided_at),
             ),
             result_type=float,
-            start_to_close_timeout=timedelta(seconds=10),
         )
         record.business_seconds_to_decision = seconds
         record.sla_met = (
@@ -505,13 +504,12 @@ class OpportunityApprovalWorkflow:
         )
 
     async def _after_closed_won(self, decision: Decision) -> None:
-        self._close = await workflow.execute_local_activity(
+        self._close = await self._policy(
             ActivityName.CLOSE_DATE,
             CloseDateRequest(
                 opportunity=self._opp, submitted_at=self._submitted_at, approved_at=workflow.now()
             ),
             result_type=CloseDate,
-            start_to_close_timeout=timedelta(seconds=10),
         )
         self._note(
             "workflow",
@@ -595,7 +593,7 @@ class OpportunityApprovalWorkflow:
         """An Order Management or Billing decision on the pending round."""
         # Two updates delivered in one workflow task both pass their
         # validators before either handler runs: check again here.
-        self._refuse_unless(lambda: self._validate_decide(decision))
+        self._refuse_unless(lambda: self._check_decision(decision))
         decided_round = self._round
         self._apply_decision(decision.model_copy(update={"round": decided_round}))
         verb = "approved" if decision.action == "approve" else "rejected"
@@ -608,6 +606,10 @@ class OpportunityApprovalWorkflow:
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
+        self._refuse_while_recording()
+        self._check_decision(decision)
+
+    def _check_decision(self, decision: Decision) -> None:
         check_decision(decision, self._review_state())
 
     @workflow.update
@@ -616,6 +618,7 @@ class OpportunityApprovalWorkflow:
 
     @resubmit.validator
     def _validate_resubmit(self, rep: RepAction) -> None:
+        self._refuse_while_recording()
         check_rep_action("resubmit", rep.actor, self._review_state())
 
     @workflow.update
@@ -624,6 +627,7 @@ class OpportunityApprovalWorkflow:
 
     @recall.validator
     def _validate_recall(self, rep: RepAction) -> None:
+        self._refuse_while_recording()
         check_rep_action("recall", rep.actor, self._review_state())
 
     @workflow.update
@@ -632,6 +636,7 @@ class OpportunityApprovalWorkflow:
 
     @close_lost.validator
     def _validate_close_lost(self, rep: RepAction) -> None:
+        self._refuse_while_recording()
         check_rep_action("close_lost", rep.actor, self._review_state())
 
     @workflow.query
@@ -685,6 +690,33 @@ class OpportunityApprovalWorkflow:
             billing_review_due=plan.billing_review_due if plan else None,
             now=workflow.now(),
         )
+
+    def _refuse_while_recording(self) -> None:
+        """Turn an Update away while a policy local activity runs.
+
+        A local activity can outlast the workflow task's heartbeat; the
+        server then hands new Updates to the worker inside the same task,
+        and one accepted there is recorded between the local activities'
+        markers, where replay cannot place it (README, "Decisions while a
+        round opens"). Refused in the validator, the Update leaves no trace
+        in history and the client sends it again (`workers.approvals`).
+        Validators do not run on replay, so this changes no recorded history.
+        """
+        if self._local_activities:
+            raise NotYet(
+                "the opportunity is between steps (recording its SLA plan, booking check "
+                "or close date); nothing changed, send it again in a moment"
+            )
+
+    async def _policy(self, name: str, request: Any, result_type: Any) -> Any:
+        """A policy answer (calendar, booking rules), recorded as a local activity."""
+        self._local_activities += 1
+        try:
+            return await workflow.execute_local_activity(
+                name, request, result_type=result_type, start_to_close_timeout=_POLICY_TIMEOUT
+            )
+        finally:
+            self._local_activities -= 1
 
     @staticmethod
     def _refuse_unless(check: Callable[[], None]) -> None:

@@ -1,10 +1,16 @@
-"""A history the chaos suite produced that does not replay (README, "Known
-issue: decisions while a round opens"): the OM decision was accepted while
-the round-opening local activities were running.
+"""A history the chaos suite produced before the fix, which does not replay
+(README, "Decisions while a round opens"): the OM decision was accepted
+while the round-opening local activities were running, and recorded between
+their markers.
 
-Strict xfail: the day a fix makes it replay, this test fails as XPASS, so
-whoever fixed it removes the marker and the history joins the replay suite.
-It is kept out of tests/histories, which must all replay."""
+The workflow now refuses Updates while a policy local activity runs
+(`_refuse_while_recording`), so no new history takes this shape
+(tests/workflow/test_decision_while_round_opens.py). This old one still
+cannot replay: the SDK places an accepted Update at the start of its
+workflow task. Strict xfail keeps that fact on record: should an SDK
+upgrade make it replay, this test fails as XPASS and the history joins the
+replay suite. It is kept out of tests/histories, which must all replay.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ HISTORY = (
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known bug: Update accepted between round-opening local-activity markers",
+    reason="recorded before the fix: Update accepted between local-activity markers",
 )
 async def test_update_accepted_while_the_round_opens_replays():
     history = WorkflowHistory.from_json("opportunity-006C7A8D50000066", HISTORY.read_text())
