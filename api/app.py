@@ -6,12 +6,14 @@ Every error is JSON with a `detail` that names the problem.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from temporalio.client import Client
 
 from api.console import console_router
@@ -33,6 +35,7 @@ from domain.models import Region
 from domain.reasons import UnknownReasonCode
 from domain.settings import Settings, load_settings
 from workers.codec import codec_router
+from workers.queue_snapshot import QueueSnapshot
 
 
 class DecisionBody(BaseModel):
@@ -46,6 +49,9 @@ class DecisionBody(BaseModel):
     )
 
 
+_QUEUE_JSON = TypeAdapter(list[QueueEntry])
+
+
 class RepBody(BaseModel):
     comment: str = ""
 
@@ -53,11 +59,19 @@ class RepBody(BaseModel):
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
     """The app; `client` is injected by `om dev` and tests, else connected lazily.
     With `api_metrics` on it serves Prometheus metrics at GET /metrics."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.queue_snapshot.close()
+
     app = FastAPI(
         title="Order Management orchestrator",
         description="Booking approval of sales opportunities on Temporal.",
+        lifespan=lifespan,
     )
     app.state.settings = settings or load_settings()
+    app.state.queue_snapshot = QueueSnapshot(app.state.settings.queue_cache_seconds)
     app.state.client = client
     if app.state.settings.api_metrics:
         install_metrics(app)
@@ -87,13 +101,28 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         return {"status": "ok"}
 
     @app.get("/queue", response_model=list[QueueEntry])
-    async def queue(_: User, ops: Ops, region: Region | None = None) -> list[QueueEntry]:
+    async def queue(
+        _: User,
+        ops: Ops,
+        region: Region | None = None,
+        limit: int | None = Query(
+            default=None, ge=1, le=10_000, description="Only the first `limit` rows"
+        ),
+    ) -> Response:
         """Open reviews in priority order, each with the business time left
-        on its SLA in its queue region's calendar."""
-        rows = queue_entries(
-            await ops.queue(region), app.state.settings.calendar, datetime.now(UTC)
+        on its SLA in its queue region's calendar. Served from a listing at
+        most `queue_cache_seconds` old (header `X-Queue-Listed-At`); the
+        caller's own decisions are reflected at once."""
+        items = await ops.queue(region)
+        rows = queue_entries(items[:limit], app.state.settings.calendar, datetime.now(UTC))
+        # Serialized here, not by FastAPI, which would validate every row again.
+        response = Response(
+            _QUEUE_JSON.dump_json([entry for entry, _ in rows]), media_type="application/json"
         )
-        return [entry for entry, _ in rows]
+        listed_at = app.state.queue_snapshot.listed_at
+        if listed_at is not None:
+            response.headers["X-Queue-Listed-At"] = listed_at.isoformat()
+        return response
 
     @app.get("/opportunities/{opportunity_id}", response_model=ApprovalStatus)
     async def opportunity(opportunity_id: str, _: User, ops: Ops) -> ApprovalStatus:

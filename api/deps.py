@@ -37,10 +37,11 @@ async def approvals(request: Request) -> Approvals:
     state = request.app.state
     if state.client is None:
         state.client = await connect(state.settings)
+    snapshot = state.queue_snapshot
     metrics = getattr(state, "metrics", None)  # set when the API counts decisions
     if metrics is not None:
-        return metrics.approvals(state.client, state.settings)
-    return Approvals(state.client, state.settings)
+        return metrics.approvals(state.client, state.settings, snapshot)
+    return Approvals(state.client, state.settings, snapshot=snapshot)
 
 
 User = Annotated[RosterUser, Depends(current_user)]

@@ -24,6 +24,7 @@ from domain.messages import DecisionReceipt
 from domain.models import DecisionAction, DecisionStage
 from domain.settings import Settings
 from workers.approvals import Approvals
+from workers.queue_snapshot import QueueSnapshot
 
 UNMATCHED = "<unmatched>"
 _STAGES = ("om", "finance")
@@ -55,9 +56,11 @@ class ApiMetrics:
             registry=self.registry,
         )
 
-    def approvals(self, client: Client, settings: Settings) -> Approvals:
+    def approvals(
+        self, client: Client, settings: Settings, snapshot: QueueSnapshot | None = None
+    ) -> Approvals:
         """Client-side operations whose decisions are counted here."""
-        return CountedApprovals(client, settings, self)
+        return CountedApprovals(client, settings, self, snapshot)
 
     def exposition(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -67,8 +70,14 @@ class CountedApprovals(Approvals):
     """Approvals that count each decision's outcome: the one place both the
     JSON API and the console send decisions through."""
 
-    def __init__(self, client: Client, settings: Settings, metrics: ApiMetrics) -> None:
-        super().__init__(client, settings)
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        metrics: ApiMetrics,
+        snapshot: QueueSnapshot | None = None,
+    ) -> None:
+        super().__init__(client, settings, snapshot=snapshot)
         self.metrics = metrics
 
     async def decide(

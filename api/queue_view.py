@@ -97,8 +97,10 @@ def queue_entries(
         clock = None
         if item.stage == "om_review":
             clock = sla_clock(item.sla_deadline, item.queue_region, policy, now, item.breached)
-        entry = QueueEntry(
-            **item.model_dump(),
+        # Built without validating again: the items are validated models, and
+        # a 3,000-row queue would otherwise spend most of its time here.
+        entry = QueueEntry.model_construct(
+            **dict(item),
             business_time_left_seconds=clock.left_seconds if clock else None,
         )
         rows.append((entry, clock))

@@ -59,3 +59,20 @@ class QueueItem(BaseModel):
 def order_queue(items: list[QueueItem]) -> list[QueueItem]:
     """Pending reviews only, in priority order."""
     return sorted((i for i in items if i.stage in PENDING_STAGES), key=lambda i: i.priority)
+
+
+def for_region(items: list[QueueItem], region: Region | None) -> list[QueueItem]:
+    """What `region`'s specialists see of every open review, in priority order:
+    their own queue (work handed off to them included) and the breached reviews
+    of other regions, flagged `cover`. The same rule as the visibility query of
+    `Approvals.list_queue(region)`, applied to a listing of all regions (whose
+    items are not flagged)."""
+    if region is None:
+        return order_queue(items)
+    return order_queue(
+        [
+            i if i.queue_region == region else i.model_copy(update={"cover": True})
+            for i in items
+            if i.queue_region == region or i.breached
+        ]
+    )

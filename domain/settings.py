@@ -279,6 +279,12 @@ class Settings(BaseSettings):
         description="In the last N business days of a month or quarter any region may take "
         "any queue (0: no cover)",
     )
+    queue_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="The API lists the open reviews at most this often and serves every "
+        "queue request from that listing (0: list on every request)",
+    )
     roster: list[RosterUser] = Field(default_factory=_demo_roster)
     intake_secret: SecretStr | None = Field(
         default=None,

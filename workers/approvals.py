@@ -8,9 +8,13 @@ into `domain.errors` happen in one place.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -34,10 +38,13 @@ from domain.models import DecisionAction, DecisionStage, Opportunity, Region
 from domain.queue import QueueItem, order_queue, start_date_of
 from domain.settings import Settings
 from workers.client import workflow_id_for
+from workers.queue_snapshot import QueueSnapshot
 from workflows import search_attributes as sa
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
 WORKFLOW_TYPE = "OpportunityApprovalWorkflow"
+_QUEUE_ATTRIBUTES = frozenset(key.name for key in sa.ALL_KEYS)
+_LIST_PAGE_SIZE = 1000
 # Failure types raised by the workflow's validators (domain.authorization).
 _REFUSAL_KIND = {
     "Forbidden": "forbidden",
@@ -58,9 +65,17 @@ class _NotYet(Exception):
 class Approvals:
     """Start, inspect and act on opportunity approval workflows."""
 
-    def __init__(self, client: Client, settings: Settings, patience_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        patience_seconds: float = 10.0,
+        snapshot: QueueSnapshot | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.snapshot = snapshot
+        """The API's shared queue listing; None (CLI): every `queue` call lists."""
         self.patience_seconds = patience_seconds
         """How long a message the workflow answers "not yet" is sent again
         before the caller gets `Busy` (the API's 429)."""
@@ -109,6 +124,8 @@ class Approvals:
                 f"opportunity {opportunity.id} already went through approval "
                 f"(stage {status.stage}); nothing started"
             ) from exc
+        if self.snapshot is not None:
+            self.snapshot.changed()
         return workflow_id, True
 
     async def is_running(self, workflow_id: str) -> bool:
@@ -136,6 +153,13 @@ class Approvals:
             raise
 
     async def queue(self, region: Region | None = None) -> list[QueueItem]:
+        """Open reviews in priority order: from the shared snapshot when there
+        is one (the API), else listed now."""
+        if self.snapshot is not None:
+            return await self.snapshot.items(region, lambda: self.list_queue(None))
+        return await self.list_queue(region)
+
+    async def list_queue(self, region: Region | None = None) -> list[QueueItem]:
         """Open reviews in priority order, from search attributes alone.
 
         For a region: its own queue (including work handed off to it) plus
@@ -149,27 +173,60 @@ class Approvals:
         if region is not None:
             query += f" AND (OmQueueRegion = '{region.value}' OR OmBreached = true)"
         items = []
-        async for execution in self.client.list_workflows(query):
-            attrs = execution.typed_search_attributes
-            queue_region = Region(attrs.get(sa.OM_QUEUE_REGION) or attrs.get(sa.OM_REGION))
-            priority = attrs.get(sa.OM_PRIORITY) or ""
+        async for execution_id, attrs in self._list_search_attributes(query):
+            queue_region = Region(attrs.get("OmQueueRegion") or attrs.get("OmRegion"))
+            priority = attrs.get("OmPriority") or ""
             items.append(
                 QueueItem(
-                    opportunity_id=execution.id.removeprefix("opportunity-"),
-                    stage=attrs.get(sa.OM_STAGE) or "",
-                    region=Region(attrs.get(sa.OM_REGION)),
+                    opportunity_id=execution_id.removeprefix("opportunity-"),
+                    stage=attrs.get("OmStage") or "",
+                    region=Region(attrs.get("OmRegion")),
                     queue_region=queue_region,
-                    urgent=bool(attrs.get(sa.OM_URGENT)),
-                    amount=attrs.get(sa.OM_AMOUNT) or 0.0,
+                    urgent=bool(attrs.get("OmUrgent")),
+                    amount=attrs.get("OmAmount") or 0.0,
                     quote_start_date=start_date_of(priority),
-                    sla_deadline=attrs.get(sa.OM_SLA_DEADLINE),
-                    breached=bool(attrs.get(sa.OM_BREACHED)),
-                    assignee=attrs.get(sa.OM_ASSIGNEE) or None,
+                    sla_deadline=attrs.get("OmSlaDeadline"),  # ISO text; the model parses it
+                    breached=bool(attrs.get("OmBreached")),
+                    assignee=attrs.get("OmAssignee") or None,
                     priority=priority,
                     cover=region is not None and queue_region != region,
                 )
             )
         return order_queue(items)
+
+    async def _list_search_attributes(
+        self, query: str
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(workflow id, our search attributes) of each match, page by page.
+
+        The raw RPC, with each attribute's JSON read directly: the SDK's
+        `list_workflows` builds a full WorkflowExecution per row (memo, both
+        attribute forms) and took 4.1 s of client CPU for 10,000 rows, this
+        0.8 s, in slices of one page that keep the API's event loop free.
+        Search attributes are plain JSON: the payload codec never sees them.
+        """
+        token = b""
+        while True:
+            page = await self.client.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(
+                    namespace=self.client.namespace,
+                    query=query,
+                    page_size=_LIST_PAGE_SIZE,
+                    next_page_token=token,
+                )
+            )
+            for execution in page.executions:
+                fields = execution.search_attributes.indexed_fields
+                yield (
+                    execution.execution.workflow_id,
+                    {
+                        name: json.loads(fields[name].data)
+                        for name in _QUEUE_ATTRIBUTES & fields.keys()
+                    },
+                )
+            token = page.next_page_token
+            if not token:
+                return
 
     # ---- act ----------------------------------------------------------------
 
@@ -231,10 +288,14 @@ class Approvals:
         delay = 0.05
         while True:
             try:
-                return await self._update_once(opportunity_id, update, arg, update_id)
+                receipt = await self._update_once(opportunity_id, update, arg, update_id)
             except _NotYet as exc:
                 if time.monotonic() + delay > deadline:
                     raise Busy(f"busy: {exc.message}") from exc
+            else:
+                if self.snapshot is not None:
+                    self.snapshot.forget(opportunity_id)
+                return receipt
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 

@@ -49,6 +49,9 @@ class LiveConsole:
             task_queue=f"browser-{uuid.uuid4().hex[:8]}",
             cover_business_days=0,
             calendar=CalendarPolicy(regions={r: twelve_hours for r in Region}),
+            # The pages serve the queue from the app's shared listing; a short
+            # max age keeps the tests quick while they still go through it.
+            queue_cache_seconds=1,
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -87,11 +90,13 @@ class LiveConsole:
         self._stop = asyncio.Event()
         client = await Client.connect(self.address, data_converter=pydantic_data_converter)
         await ensure_search_attributes(client)
-        self.approvals = Approvals(client, self.settings)
+        app = create_app(self.settings, client)
+        # The tests wait on the listing the pages read, not on one of their own.
+        self.approvals = Approvals(client, self.settings, snapshot=app.state.queue_snapshot)
         self.fakes = FakeSystems()
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.settings, client),
+                app,
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",

@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from api.app import create_app
+from domain.models import Region
+from domain.queue import for_region
 from domain.reasons import ReasonCode
 from tests.workflow.conftest import Harness, new_payload, wait_stage
 from tests.workflow.test_review_sla import round_the_clock, use_calendars
@@ -414,3 +416,55 @@ async def test_billing_bulk_approve_reports_each_row(dev_console, dev_harness, e
     assert (await dev_harness.status(early.id)).stage == "finance_review"
     billing_due = (await dev_harness.status(early.id)).billing_review_due
     assert billing_due is not None and billing_due.date() > date.today()
+
+
+async def test_queue_api_serves_one_shared_listing_and_shows_own_decisions_at_once(
+    dev_console, dev_harness, example_payload
+):
+    """GET /queue reads the app's shared listing (workers.queue_snapshot):
+    the same rule as the region query, `limit`, the listing's time, and a
+    decision sent through the app leaving its row at once."""
+    first = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
+    # Urgent rounds go to whichever region is open; a bigger deal stays home.
+    second = await dev_harness.submit(new_payload(example_payload, deployment="saas", amount=9e6))
+    await listed(dev_harness, first.id, second.id)
+    ours = {first.id, second.id}
+
+    # Filtering one listing of all regions in memory is the region query's rule.
+    everything = await dev_harness.approvals.list_queue(None)
+    for region in Region:
+        by_query = await dev_harness.approvals.list_queue(region)
+        in_memory = for_region(everything, region)
+        assert [(i.opportunity_id, i.cover) for i in by_query if i.opportunity_id in ours] == [
+            (i.opportunity_id, i.cover) for i in in_memory if i.opportunity_id in ours
+        ]
+
+    om = {"Authorization": "Bearer demo-om-amer"}
+    response = await dev_console.get("/queue?region=AMER", headers=om)
+    listed_at = datetime.fromisoformat(response.headers["X-Queue-Listed-At"])
+    assert datetime.now(UTC) - listed_at < timedelta(seconds=30)
+    rows = [r["opportunity_id"] for r in response.json() if r["opportunity_id"] in ours]
+    assert rows == [second.id, first.id]  # higher revenue first
+    top = (await dev_console.get("/queue?region=AMER&limit=1", headers=om)).json()
+    assert [r["opportunity_id"] for r in top] == [response.json()[0]["opportunity_id"]]
+    too_many = await dev_console.get("/queue?limit=0", headers=om)
+    assert too_many.status_code == 422 and "limit" in too_many.text
+
+    decided = await dev_console.post(
+        f"/opportunities/{first.id}/decisions",
+        json={"stage": "om", "action": "approve"},
+        headers=om,
+    )
+    assert decided.status_code == 200, decided.text
+    # Read-your-writes: gone at once, though the shared listing is younger
+    # than its max age and visibility may not have caught up yet.
+    after = {r["opportunity_id"] for r in (await dev_console.get("/queue", headers=om)).json()}
+    assert first.id not in after and second.id in after
+    # ... and back, in Billing's review, once a later listing shows it.
+    for _ in range(400):
+        listing = (await dev_console.get("/queue", headers=om)).json()
+        if {r["opportunity_id"]: r["stage"] for r in listing}.get(first.id) == "finance_review":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"{first.id} never listed in finance_review")

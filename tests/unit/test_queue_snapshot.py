@@ -1,0 +1,187 @@
+"""The API's shared queue listing (workers.queue_snapshot): how often it
+lists, what it serves meanwhile, and that a decision's row goes at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from domain.models import Region
+from domain.queue import QueueItem, for_region
+from workers.queue_snapshot import VISIBILITY_LAG_SECONDS, QueueSnapshot
+
+
+def item(opportunity_id: str, queue_region: Region, priority: str, **changes) -> QueueItem:  # type: ignore[no-untyped-def]
+    return QueueItem(
+        opportunity_id=opportunity_id,
+        stage=changes.pop("stage", "om_review"),
+        region=changes.pop("region", queue_region),
+        queue_region=queue_region,
+        priority=priority,
+        **changes,
+    )
+
+
+class Visibility:
+    """A loader that counts listings and can be held mid-listing."""
+
+    def __init__(self, rows: list[QueueItem]) -> None:
+        self.rows = rows
+        self.listings = 0
+        self.gate: asyncio.Event | None = None
+        self.fail: Exception | None = None
+
+    async def __call__(self) -> list[QueueItem]:
+        self.listings += 1
+        rows = list(self.rows)  # what visibility held when the listing began
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return rows
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+AMER_ROWS = [
+    item("B", Region.AMER, "1|b"),
+    item("A", Region.AMER, "0|a", urgent=True),
+    item("E", Region.EMEA, "1|e"),
+    item("X", Region.EMEA, "1|x", breached=True),
+    item("C", Region.AMER, "1|c", stage="closed_won"),
+]
+
+
+def test_for_region_is_the_queue_rule_applied_in_memory():
+    assert [i.opportunity_id for i in for_region(AMER_ROWS, None)] == ["A", "B", "E", "X"]
+    amer = for_region(AMER_ROWS, Region.AMER)
+    assert [(i.opportunity_id, i.cover) for i in amer] == [("A", False), ("B", False), ("X", True)]
+    emea = for_region(AMER_ROWS, Region.EMEA)
+    assert [(i.opportunity_id, i.cover) for i in emea] == [("E", False), ("X", False)]
+    assert not AMER_ROWS[3].cover  # the listing itself is not changed
+
+
+async def test_requests_within_max_age_share_one_listing():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    first = await snapshot.items(Region.AMER, visibility)
+    clock.now += 4
+    again = await snapshot.items(Region.EMEA, visibility)
+    assert visibility.listings == 1
+    assert [i.opportunity_id for i in first] == ["A", "B", "X"]
+    assert [i.opportunity_id for i in again] == ["E", "X"]
+    assert snapshot.listed_at is not None
+
+
+async def test_concurrent_first_requests_wait_for_one_listing():
+    visibility = Visibility(AMER_ROWS)
+    visibility.gate = asyncio.Event()
+    snapshot = QueueSnapshot(max_age=5, clock=Clock())
+    waiting = [asyncio.create_task(snapshot.items(None, visibility)) for _ in range(20)]
+    await asyncio.sleep(0)
+    visibility.gate.set()
+    results = await asyncio.gather(*waiting)
+    assert visibility.listings == 1 and all(len(r) == 4 for r in results)
+
+
+async def test_an_old_snapshot_is_served_while_one_listing_refreshes_it():
+    clock, visibility = Clock(), Visibility(AMER_ROWS[:2])
+    snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
+    await snapshot.items(None, visibility)
+    visibility.rows = AMER_ROWS
+    visibility.gate = asyncio.Event()
+    clock.now += 6
+    served = [await snapshot.items(None, visibility) for _ in range(3)]
+    assert all(len(s) == 2 for s in served)  # the old listing, at once
+    await asyncio.sleep(0)
+    assert visibility.listings == 2  # one refresh for the three requests
+    visibility.gate.set()
+    await asyncio.sleep(0)
+    assert len(await snapshot.items(None, visibility)) == 4
+
+
+async def test_past_the_stale_limit_a_request_waits_and_sees_the_error():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
+    await snapshot.items(None, visibility)
+    clock.now += 61
+    visibility.fail = ConnectionError("visibility down")
+    with pytest.raises(ConnectionError):
+        await snapshot.items(None, visibility)
+    visibility.fail = None
+    assert len(await snapshot.items(None, visibility)) == 4
+
+
+async def test_a_failed_background_listing_keeps_the_old_snapshot():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    await snapshot.items(None, visibility)
+    clock.now += 6
+    visibility.fail = ConnectionError("visibility down")
+    assert len(await snapshot.items(None, visibility)) == 4
+    await asyncio.sleep(0)
+    assert len(await snapshot.items(None, visibility)) == 4
+
+
+async def test_a_decision_drops_its_row_also_from_a_listing_under_way():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    await snapshot.items(None, visibility)
+    clock.now += 6
+    visibility.gate = asyncio.Event()
+    await snapshot.items(None, visibility)  # starts a background listing, still held
+    clock.now += 0.5
+    snapshot.forget("A")  # decided while visibility still lists it
+    assert "A" not in {i.opportunity_id for i in await snapshot.items(None, visibility)}
+    visibility.gate.set()
+    await asyncio.sleep(0)
+    assert "A" not in {i.opportunity_id for i in await snapshot.items(None, visibility)}
+
+    # Once the visibility lag has passed, a new listing shows its next state.
+    visibility.gate = None
+    visibility.rows = [r for r in AMER_ROWS if r.opportunity_id != "A"] + [
+        item("A", Region.AMER, "0|a", stage="finance_review")
+    ]
+    clock.now += VISIBILITY_LAG_SECONDS + 6
+    await snapshot.items(None, visibility)
+    await asyncio.sleep(0)
+    rows = {i.opportunity_id: i.stage for i in await snapshot.items(None, visibility)}
+    assert rows["A"] == "finance_review"
+
+
+async def test_a_decision_asks_for_a_refresh_before_max_age():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    await snapshot.items(None, visibility)
+    snapshot.forget("B")
+    await snapshot.items(None, visibility)
+    await asyncio.sleep(0)
+    assert visibility.listings == 2
+
+
+async def test_max_age_zero_lists_on_every_request():
+    visibility = Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=0, clock=Clock())
+    for _ in range(3):
+        await snapshot.items(Region.AMER, visibility)
+    snapshot.forget("A")  # nothing kept, nothing to drop
+    assert visibility.listings == 3
+    assert len(await snapshot.items(Region.AMER, visibility)) == 3
+
+
+async def test_close_cancels_a_background_listing():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    await snapshot.items(None, visibility)
+    clock.now += 6
+    visibility.gate = asyncio.Event()
+    await snapshot.items(None, visibility)
+    await snapshot.close()
+    assert snapshot._refreshing is None

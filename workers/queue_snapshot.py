@@ -1,0 +1,133 @@
+"""One listing of the open reviews, shared by every queue request of a process.
+
+Listing the queue from visibility costs about a millisecond per open review
+on the dev server's SQLite store (3.6 s for a region's 3,334 rows with
+10,000 parked), and SQL visibility cannot sort by our priority, so no page of
+it is "the top 50". The API and the console therefore serve the queue from a
+snapshot of every open review, listed at most once per `max_age` seconds
+however many specialists read it, and filter, sort and count SLA time in
+memory for each request.
+
+Freshness is bounded, and read-your-writes holds for this process:
+- a snapshot younger than `max_age` is served as it is;
+- an older one is served while one listing refreshes it in the background,
+  up to `stale_limit`; a request finding it older than that (or none yet)
+  waits for the listing;
+- a decision sent through this process drops its row at once (`forget`),
+  also from a listing already under way or begun within the visibility lag;
+  it and a submission (`changed`) make the next requests refresh until a
+  listing began after visibility caught up, so the new state shows within
+  a listing's time rather than `max_age`.
+`max_age=0` turns the snapshot off: every request lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from domain.models import Region
+from domain.queue import QueueItem, for_region
+
+Loader = Callable[[], Awaitable[list[QueueItem]]]
+VISIBILITY_LAG_SECONDS = 2.0
+"""How long after a decision a listing may still show the row as it was:
+visibility is updated asynchronously from the workflow's history."""
+
+
+class QueueSnapshot:
+    """Every open review as last listed, and when."""
+
+    def __init__(
+        self,
+        max_age: float,
+        stale_limit: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_age = max_age
+        self.stale_limit = max(stale_limit, max_age)
+        self._clock = clock
+        self._rows: list[QueueItem] | None = None
+        self._listed_at = 0.0  # clock() when the listing in _rows began
+        self.listed_at: datetime | None = None
+        """Wall time the served listing began, for the `X-Queue-Listed-At` header."""
+        self._refreshing: asyncio.Task[None] | None = None
+        self._forgotten: dict[str, float] = {}
+        self._settled_at = 0.0
+        """clock() from which visibility shows this process's last write."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_age > 0
+
+    async def items(self, region: Region | None, load: Loader) -> list[QueueItem]:
+        """The open reviews `region` sees (all when None), in priority order."""
+        if not self.enabled:
+            self.listed_at = datetime.now(UTC)
+            return for_region(await load(), region)
+        age = self._clock() - self._listed_at
+        if self._rows is None or age > self.stale_limit:
+            await self._refresh(load)
+        elif age > self.max_age or self._listed_at < self._settled_at:
+            self._refresh_in_background(load)
+        assert self._rows is not None
+        return for_region(self._rows, region)
+
+    def changed(self) -> None:
+        """Something this process did (a submission) changes the queue: list
+        again on the next requests until a listing began after visibility
+        caught up with it."""
+        self._settled_at = max(self._settled_at, self._clock() + VISIBILITY_LAG_SECONDS)
+
+    def forget(self, opportunity_id: str) -> None:
+        """A decision on `opportunity_id` went through: its row is out of date."""
+        if not self.enabled:
+            return
+        self._forgotten[opportunity_id] = self._clock()
+        if self._rows is not None:
+            self._rows = [r for r in self._rows if r.opportunity_id != opportunity_id]
+        self.changed()
+
+    async def close(self) -> None:
+        """Stop a background listing (the app is shutting down)."""
+        task, self._refreshing = self._refreshing, None
+        if task is not None and not task.done():
+            task.cancel()
+            # Shutting down: a failed listing has no one left to tell.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ---- listing ------------------------------------------------------------
+
+    def _refresh_in_background(self, load: Loader) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._list(load))
+            self._refreshing.add_done_callback(_swallow)
+
+    async def _refresh(self, load: Loader) -> None:
+        """List now, or join the listing under way; its errors reach the caller."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._list(load))
+        # shield: one caller giving up (a closed connection) does not cancel
+        # the listing the others wait for.
+        await asyncio.shield(self._refreshing)
+
+    async def _list(self, load: Loader) -> None:
+        began, began_wall = self._clock(), datetime.now(UTC)
+        rows = await load()
+        # Decisions made while the listing ran, or just before it began, may
+        # not be in it yet: their rows stay out until a later listing.
+        since = began - VISIBILITY_LAG_SECONDS
+        self._forgotten = {i: t for i, t in self._forgotten.items() if t >= since}
+        self._rows = [r for r in rows if r.opportunity_id not in self._forgotten]
+        self._listed_at, self.listed_at = began, began_wall
+
+
+def _swallow(task: asyncio.Task[None]) -> None:
+    """A failed background listing leaves the previous snapshot in place; the
+    next request past `stale_limit` lists again and sees the error itself."""
+    if not task.cancelled():
+        task.exception()
