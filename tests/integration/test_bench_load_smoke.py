@@ -17,7 +17,8 @@ def test_bench_load_runs_cycle_baseline_and_parked_phases_and_writes_figures(tmp
     out = tmp_path / "load.json"
     # Ours, then the baseline, one round each; 20 parked over three regions.
     args = ["--n", "6", "--warmup", "1", "--rounds", "1", "--parked", "20"]
-    args += ["--queue-requests", "3", "--recheck-seconds", "1", "--poll-seconds", "0.3"]
+    args += ["--queue-requests", "3", "--queue-spread", "0", "--recheck-seconds", "1"]
+    args += ["--poll-seconds", "0.3"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_load.py"), *args, "--out", str(out)],
         cwd=ROOT,
