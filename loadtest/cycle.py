@@ -149,7 +149,10 @@ async def retrying(call: Callable[[], Awaitable[T]], give_up_after: float = 300.
             if exc.status not in _TRANSIENT or time.monotonic() > deadline:
                 raise
         except (ConnectionError, OSError, WorkflowUpdateRPCTimeoutOrCancelledError, Busy):
-            if time.monotonic() > deadline:
+            # The SDK reports a cancelled Update call as this error: when it is
+            # our own task being cancelled, stop instead of sending it again.
+            task = asyncio.current_task()
+            if time.monotonic() > deadline or (task is not None and task.cancelling()):
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 2.0)

@@ -4,6 +4,7 @@ missing or doubled CRM write, Chatter post or ticket."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,28 @@ def test_the_api_answers_busy_with_429_and_retry_after():
     assert response.status_code == 429, response.text
     assert response.headers["Retry-After"] == "1"
     assert "nothing changed" in response.json()["detail"]
+
+
+async def test_retrying_stops_when_its_own_task_is_cancelled():
+    """A cancelled Update call surfaces as WorkflowUpdateRPCTimeoutOrCancelledError;
+    `retrying` must not take that for a server hiccup and go on for minutes."""
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+
+    from loadtest.cycle import retrying
+
+    calls = 0
+
+    async def call() -> None:
+        nonlocal calls
+        calls += 1
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise WorkflowUpdateRPCTimeoutOrCancelledError() from None
+
+    task = asyncio.create_task(retrying(call, give_up_after=300))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises((asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError)):
+        await asyncio.wait_for(task, 5)
+    assert calls == 1
