@@ -619,6 +619,7 @@ def console_router() -> APIRouter:
                 submitted["comment"],
                 int(round_text) if round_text else None,
                 [a for a in submitted["acknowledged"] if a],
+                update_id=_update_id(user, form),
             )
         except _HANDLED as exc:
             failure = _error_for(exc)
@@ -644,7 +645,11 @@ def console_router() -> APIRouter:
         else:
             try:
                 receipt = await (await _ops(request)).rep_action(
-                    opportunity_id, action, user.email, submitted["comment"]
+                    opportunity_id,
+                    action,
+                    user.email,
+                    submitted["comment"],
+                    update_id=_update_id(user, form),
                 )
             except _HANDLED as exc:
                 error = _error_for(exc)
@@ -663,6 +668,17 @@ def _local(at: datetime | None, region: Region | str | None, request: Request) -
         return ""
     local = calendar_for(region, _settings(request).calendar).to_local(at)
     return local.strftime("%a %d %b %H:%M %Z")
+
+
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _update_id(user: RosterUser, form: dict[str, list[str]]) -> str | None:
+    """The Update id of a decision form: the same rendered form sent twice (a
+    double click, a resend after a lost answer) gets the first answer back
+    instead of a refusal. Scoped to the person, like the API's Idempotency-Key."""
+    form_id = _first(form, "form_id")
+    return f"{user.email}:console:{form_id}" if _FORM_ID.fullmatch(form_id) else None
 
 
 def _opportunity_context(
@@ -718,4 +734,6 @@ def _opportunity_context(
         "outside_region": user.role == Role.ORDER_MANAGEMENT
         and queue_region not in user.regions
         and status.region not in user.regions,
+        # One per rendering: its forms' Update ids (see `_update_id`).
+        "form_nonce": secrets.token_urlsafe(12),
     }

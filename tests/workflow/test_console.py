@@ -289,6 +289,33 @@ async def test_billing_gets_finance_forms_after_om_approval(console, harness, ex
     assert status.stage not in ("om_review", "finance_review")
 
 
+async def test_the_same_rendered_form_sent_twice_gets_the_first_answer(
+    console, harness, example_payload
+):
+    """A double click or a resend after a lost answer: the form's id is the
+    Update id, so the second post is answered like the first, not with 409."""
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    csrf = await sign_in(console, "demo-om-amer")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    form_id = re.search(r'name="form_id" value="([\w-]+-approve)"', html).group(1)
+    form = {"csrf": csrf, "stage": "om", "action": "approve", "round": "1", "form_id": form_id}
+    first = await console.post(f"/console/opportunities/{opp.id}/decide", data=form)
+    again = await console.post(f"/console/opportunities/{opp.id}/decide", data=form)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+
+    # A fresh rendering is a new decision, which the workflow refuses now.
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert 'name="form_id"' not in html  # OM's forms are gone after approval
+    other = await console.post(
+        f"/console/opportunities/{opp.id}/decide",
+        data={**form, "form_id": "another-rendering-approve"},
+    )
+    assert other.status_code == 409 and "refused" in other.text
+    decided = [h for h in (await harness.status(opp.id)).history if h.action == "finance_review"]
+    assert len(decided) == 1
+
+
 # ---- queue (dev server) ------------------------------------------------------------------
 
 
