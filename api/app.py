@@ -6,6 +6,7 @@ Every error is JSON with a `detail` that names the problem.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,8 +35,10 @@ from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
 from domain.reasons import UnknownReasonCode
 from domain.settings import Settings, load_settings
+from workers.approvals import Approvals
+from workers.client import connect
 from workers.codec import codec_router
-from workers.queue_snapshot import QueueSnapshot
+from workers.queue_snapshot import Loader, QueueSnapshot
 
 
 class DecisionBody(BaseModel):
@@ -60,9 +63,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     """The app; `client` is injected by `om dev` and tests, else connected lazily.
     With `api_metrics` on it serves Prometheus metrics at GET /metrics."""
 
+    async def queue_loader() -> Loader:
+        if app.state.client is None:
+            app.state.client = await connect(app.state.settings)
+        return Approvals(app.state.client, app.state.settings).list_queue
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm = asyncio.create_task(app.state.queue_snapshot.keep_warm(queue_loader))
         yield
+        warm.cancel()
         await app.state.queue_snapshot.close()
 
     app = FastAPI(

@@ -185,3 +185,24 @@ async def test_close_cancels_a_background_listing():
     await snapshot.items(None, visibility)
     await snapshot.close()
     assert snapshot._refreshing is None
+
+
+async def test_keep_warm_lists_on_start_and_then_every_half_stale_limit(caplog):
+    visibility = Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=0.01, stale_limit=0.1)
+    calls = 0
+
+    async def loader():  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("temporal is restarting")
+        return visibility
+
+    warm = asyncio.create_task(snapshot.keep_warm(loader))
+    await asyncio.sleep(0.01)
+    assert visibility.listings == 1  # warm before any request
+    await asyncio.sleep(0.18)
+    warm.cancel()
+    assert visibility.listings >= 2 and calls >= 3  # went on after the failure
+    assert "temporal is restarting" in caplog.text
