@@ -46,6 +46,9 @@ PREFIX = "/console"
 SESSION_COOKIE = "om_console"
 FLASH_COOKIE = "om_console_flash"
 CSRF_FIELD = "csrf"
+CONSOLE_QUEUE_ROWS = 200
+"""Rows a queue page shows: a person works from the top, and a page of
+thousands (a quarter-end backlog) takes seconds to render and to scroll."""
 DEMO_TOKEN_PREFIX = "demo-"
 """Roster users whose token starts with this are offered as one-click demo
 sign-ins; anyone else must paste their token."""
@@ -435,6 +438,8 @@ def console_router() -> APIRouter:
             items, error = [], error or _error_for(exc)
             status_code = error.status
         items = [i for i in items if not stage or i.stage == stage]
+        total = len(items)
+        items = items[:CONSOLE_QUEUE_ROWS]
         now = datetime.now(UTC)
         policy = _settings(request).calendar
         for position, (entry, clock) in enumerate(queue_entries(items, policy, now), start=1):
@@ -453,6 +458,7 @@ def console_router() -> APIRouter:
             user,
             status_code=status_code,
             rows=rows,
+            total=total,
             region=region,
             stage=stage,
             regions=[r.value for r in Region],

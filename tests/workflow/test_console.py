@@ -495,3 +495,17 @@ async def test_queue_api_serves_one_shared_listing_and_shows_own_decisions_at_on
         await asyncio.sleep(0.05)
     else:
         raise AssertionError(f"{first.id} never listed in finance_review")
+
+
+async def test_a_long_queue_page_shows_its_first_rows_and_says_so(
+    dev_console, dev_harness, example_payload, monkeypatch
+):
+    monkeypatch.setattr("api.console.CONSOLE_QUEUE_ROWS", 1)
+    first = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
+    second = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
+    await listed(dev_harness, first.id, second.id)
+    await sign_in(dev_console, "demo-om-amer")
+    html = (await dev_console.get("/console/queue")).text
+    assert len(_rows(html)) == 1 and 'data-testid="queue-cut"' in html
+    total = int(re.search(r"(\d+) open reviews for AMER", html).group(1))
+    assert total >= 2
