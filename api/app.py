@@ -14,14 +14,14 @@ from typing import Literal
 
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api.console import console_router
 from api.deps import Ops, User
 from api.intake import intake_router
 from api.metrics import install_metrics
-from api.queue_view import QueueEntry, queue_entries
+from api.queue_view import QueueEntry, queue_json
 from domain.errors import (
     Busy,
     NotSubmitted,
@@ -50,9 +50,6 @@ class DecisionBody(BaseModel):
     acknowledged: list[str] = Field(
         default_factory=list, description="Judgment findings the specialist checked"
     )
-
-
-_QUEUE_JSON = TypeAdapter(list[QueueEntry])
 
 
 class RepBody(BaseModel):
@@ -124,11 +121,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         most `queue_cache_seconds` old (header `X-Queue-Listed-At`); the
         caller's own decisions are reflected at once."""
         items = await ops.queue(region)
-        rows = queue_entries(items[:limit], app.state.settings.calendar, datetime.now(UTC))
         # Serialized here, not by FastAPI, which would validate every row again.
-        response = Response(
-            _QUEUE_JSON.dump_json([entry for entry, _ in rows]), media_type="application/json"
-        )
+        body = queue_json(items[:limit], app.state.settings.calendar, datetime.now(UTC))
+        response = Response(body, media_type="application/json")
         listed_at = app.state.queue_snapshot.listed_at
         if listed_at is not None:
             response.headers["X-Queue-Listed-At"] = listed_at.isoformat()

@@ -9,7 +9,8 @@ however many specialists read it, and filter, sort and count SLA time in
 memory for each request.
 
 Freshness is bounded, and read-your-writes holds for this process:
-- a snapshot younger than `max_age` is served as it is;
+- a snapshot younger than `max_age` is served as it is (longer when listing
+  is slow: see LISTING_DUTY_FACTOR);
 - an older one is served while one listing refreshes it in the background,
   up to `stale_limit`; a request finding it older than that (or none yet)
   waits for the listing;
@@ -17,7 +18,7 @@ Freshness is bounded, and read-your-writes holds for this process:
   also from a listing already under way or begun within the visibility lag;
   it and a submission (`changed`) make the next requests refresh until a
   listing began after visibility caught up, so the new state shows within
-  a listing's time rather than `max_age`.
+  a listing's time rather than `max_age` (on a small queue).
 `max_age=0` turns the snapshot off: every request lists.
 
 The API also keeps it warm (`keep_warm`, every `stale_limit / 2`), so the
@@ -40,6 +41,11 @@ from domain.queue import QueueItem, for_region
 
 Loader = Callable[[], Awaitable[list[QueueItem]]]
 log = logging.getLogger(__name__)
+LISTING_DUTY_FACTOR = 4.0
+"""A listing is refreshed no sooner than this many times its own duration
+after it began: the server spends at most a quarter of its time listing for
+one API process, however large the queue (at 10,000 open reviews a listing
+takes about 8 s, so it is refreshed every 30-odd seconds, not every 5)."""
 VISIBILITY_LAG_SECONDS = 2.0
 """How long after a decision a listing may still show the row as it was:
 visibility is updated asynchronously from the workflow's history."""
@@ -59,6 +65,7 @@ class QueueSnapshot:
         self._clock = clock
         self._rows: list[QueueItem] | None = None
         self._listed_at = 0.0  # clock() when the listing in _rows began
+        self._listing_seconds = 0.0  # how long that listing took
         self.listed_at: datetime | None = None
         """Wall time the served listing began, for the `X-Queue-Listed-At` header."""
         self._refreshing: asyncio.Task[None] | None = None
@@ -70,23 +77,40 @@ class QueueSnapshot:
     def enabled(self) -> bool:
         return self.max_age > 0
 
+    @property
+    def _duty_pause(self) -> float:
+        return LISTING_DUTY_FACTOR * self._listing_seconds
+
+    @property
+    def refresh_after(self) -> float:
+        """Age from which a listing is replaced: `max_age`, or longer when
+        listing is slow (LISTING_DUTY_FACTOR)."""
+        return max(self.max_age, self._duty_pause)
+
+    @property
+    def effective_stale_limit(self) -> float:
+        """Age past which a listing is not served; room for two refreshes."""
+        return max(self.stale_limit, self.refresh_after + 2 * self._listing_seconds)
+
     async def items(self, region: Region | None, load: Loader) -> list[QueueItem]:
         """The open reviews `region` sees (all when None), in priority order."""
         if not self.enabled:
             self.listed_at = datetime.now(UTC)
             return for_region(await load(), region)
         age = self._clock() - self._listed_at
-        if self._rows is None or age > self.stale_limit:
+        if self._rows is None or age > self.effective_stale_limit:
             await self._refresh(load)
-        elif age > self.max_age or self._listed_at < self._settled_at:
+        elif age > self.refresh_after or (
+            self._listed_at < self._settled_at and age >= self._duty_pause
+        ):
             self._refresh_in_background(load)
         assert self._rows is not None
         return for_region(self._rows, region)
 
     def changed(self) -> None:
         """Something this process did (a submission) changes the queue: list
-        again on the next requests until a listing began after visibility
-        caught up with it."""
+        again on the next requests, as often as LISTING_DUTY_FACTOR allows,
+        until a listing began after visibility caught up with it."""
         self._settled_at = max(self._settled_at, self._clock() + VISIBILITY_LAG_SECONDS)
 
     def forget(self, opportunity_id: str) -> None:
@@ -109,7 +133,7 @@ class QueueSnapshot:
                 await self._refresh(await loader())
             except Exception as exc:  # logged; a request past the limit sees it itself
                 log.warning("queue listing failed (%s); served listings may be old", exc)
-            await asyncio.sleep(self.stale_limit / 2)
+            await asyncio.sleep(max(self.stale_limit / 2, self.refresh_after))
 
     async def close(self) -> None:
         """Stop a background listing (the app is shutting down)."""
@@ -144,6 +168,7 @@ class QueueSnapshot:
         self._forgotten = {i: t for i, t in self._forgotten.items() if t >= since}
         self._rows = [r for r in rows if r.opportunity_id not in self._forgotten]
         self._listed_at, self.listed_at = began, began_wall
+        self._listing_seconds = self._clock() - began
 
 
 def _swallow(task: asyncio.Task[None]) -> None:

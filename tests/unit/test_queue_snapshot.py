@@ -206,3 +206,28 @@ async def test_keep_warm_lists_on_start_and_then_every_half_stale_limit(caplog):
     warm.cancel()
     assert visibility.listings >= 2 and calls >= 3  # went on after the failure
     assert "temporal is restarting" in caplog.text
+
+
+async def test_a_slow_listing_is_refreshed_less_often():
+    """At 10,000 open reviews a listing takes seconds of the server's time:
+    refreshes keep at most a quarter of it (LISTING_DUTY_FACTOR), and own
+    writes wait for that too."""
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+
+    async def slow() -> list[QueueItem]:
+        rows = await visibility()
+        clock.now += 8  # the listing took 8 s
+        return rows
+
+    snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
+    await snapshot.items(None, slow)
+    assert snapshot.refresh_after == 32
+    clock.now += 10  # 18 s after the listing began: past max_age, not 4 x 8 s
+    snapshot.changed()
+    await snapshot.items(None, slow)
+    await asyncio.sleep(0)
+    assert visibility.listings == 1
+    clock.now += 15  # 33 s
+    await snapshot.items(None, slow)
+    await asyncio.sleep(0)
+    assert visibility.listings == 2

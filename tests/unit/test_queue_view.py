@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from pydantic import TypeAdapter
 
-from api.queue_view import queue_entries, sla_clock
+from api.queue_view import QueueEntry, queue_entries, queue_json, sla_clock
 from domain.calendar import CalendarPolicy, RegionHours
 from domain.models import Region
 from domain.queue import QueueItem
@@ -75,3 +76,46 @@ def test_queue_entries_count_down_om_review_only():
     assert om_entry.business_time_left_seconds == 4 * 3600 and om_clock.level == "amber"
     assert fin_entry.business_time_left_seconds is None and fin_clock is None
     assert om_entry.model_dump()["opportunity_id"] == "A"
+
+
+def test_the_apis_fast_json_is_the_queue_entries_json():
+    """`queue_json` serializes the items' fields directly; it must give the
+    very bytes `QueueEntry` would, whatever the row holds."""
+    now = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)
+    items = [
+        QueueItem(
+            opportunity_id="006A",
+            stage="om_review",
+            region=Region.AMER,
+            queue_region=Region.APAC,
+            urgent=True,
+            amount=1234.5,
+            quote_start_date=date(2026, 12, 1),
+            sla_deadline=now + timedelta(hours=30),
+            priority="0|2026-12-01|x",
+            cover=True,
+        ),
+        QueueItem(
+            opportunity_id="006B",
+            stage="om_review",
+            region=Region.EMEA,
+            queue_region=Region.EMEA,
+            sla_deadline=now - timedelta(days=2),
+            breached=True,
+            assignee="om.emea@example.com",
+        ),
+        QueueItem(opportunity_id="006C", stage="om_review", region="AMER", queue_region="AMER"),
+        QueueItem(
+            opportunity_id="006D",
+            stage="finance_review",
+            region=Region.APAC,
+            queue_region=Region.APAC,
+            sla_deadline=now,
+        ),
+    ]
+    policy = CalendarPolicy()
+    expected = TypeAdapter(list[QueueEntry]).dump_json(
+        [entry for entry, _ in queue_entries(items, policy, now)]
+    )
+    assert queue_json(items, policy, now) == expected
+    assert b'"business_time_left_seconds":null' in expected  # the finance row
