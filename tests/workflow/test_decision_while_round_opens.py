@@ -9,8 +9,9 @@ does not replay (tests/fixtures/known-bugs). The workflow therefore turns
 decisions away while a local activity is in flight, and the client sends
 them again until the round is open.
 
-The test makes the booking check slow (4 s, with a 2 s workflow task timeout,
-so the task heartbeats at 1.6 s) on a dev server, sends the decision in that
+The test makes the booking check slow (6 s, with a 2 s workflow task timeout,
+so the task heartbeats every 1.6 s and the server hands the Update over at a
+heartbeat while the check still runs) on a dev server, sends the decision in that
 window, and replays the resulting history.
 """
 
@@ -39,7 +40,7 @@ from workers.search_attributes import ensure_search_attributes
 from workflows import ALL_WORKFLOWS
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
-SLOW_CHECK_SECONDS = 4.0
+SLOW_CHECK_SECONDS = 6.0
 UPDATE_ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
 
 
