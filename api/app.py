@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api.console import console_router
-from api.deps import Ops, User
+from api.deps import Ops, User, temporal_client
 from api.intake import intake_router
 from api.metrics import install_metrics
 from api.queue_view import QueueEntry, queue_json
@@ -36,7 +36,6 @@ from domain.models import Region
 from domain.reasons import UnknownReasonCode
 from domain.settings import Settings, load_settings
 from workers.approvals import Approvals
-from workers.client import connect
 from workers.codec import codec_router
 from workers.queue_snapshot import Loader, QueueSnapshot
 
@@ -61,9 +60,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     With `api_metrics` on it serves Prometheus metrics at GET /metrics."""
 
     async def queue_loader() -> Loader:
-        if app.state.client is None:
-            app.state.client = await connect(app.state.settings)
-        return Approvals(app.state.client, app.state.settings).list_queue
+        return Approvals(await temporal_client(app.state), app.state.settings).list_queue
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import State
+from temporalio.client import Client
 
 from domain.settings import RosterUser, Settings
 from workers.approvals import Approvals
@@ -32,11 +34,17 @@ def current_user(
     return found
 
 
+async def temporal_client(state: State) -> Client:
+    """The app's Temporal client, connected on first use."""
+    if state.client is None:
+        state.client = await connect(state.settings)
+    return state.client
+
+
 async def approvals(request: Request) -> Approvals:
     """Client-side operations, connecting to Temporal on first use."""
     state = request.app.state
-    if state.client is None:
-        state.client = await connect(state.settings)
+    await temporal_client(state)
     snapshot = state.queue_snapshot
     metrics = getattr(state, "metrics", None)  # set when the API counts decisions
     if metrics is not None:

@@ -84,6 +84,14 @@ class QueueEntry(QueueItem):
     )
 
 
+def om_clock(item: QueueItem, policy: CalendarPolicy, now: datetime) -> SlaClock | None:
+    """The row's position against the Order Management SLA; None in Billing's
+    review, which that SLA does not cover."""
+    if item.stage != "om_review":
+        return None
+    return sla_clock(item.sla_deadline, item.queue_region, policy, now, item.breached)
+
+
 def queue_entries(
     items: list[QueueItem], policy: CalendarPolicy, now: datetime
 ) -> list[tuple[QueueEntry, SlaClock | None]]:
@@ -95,11 +103,8 @@ def queue_entries(
     """
     rows = []
     for item in items:
-        clock = None
-        if item.stage == "om_review":
-            clock = sla_clock(item.sla_deadline, item.queue_region, policy, now, item.breached)
-        # Built without validating again: the items are validated models, and
-        # a 3,000-row queue would otherwise spend most of its time here.
+        clock = om_clock(item, policy, now)
+        # Built without validating again: the items are validated models.
         entry = QueueEntry.model_construct(
             **dict(item),
             business_time_left_seconds=clock.left_seconds if clock else None,
@@ -115,9 +120,7 @@ def queue_json(items: list[QueueItem], policy: CalendarPolicy, now: datetime) ->
     matters when many specialists reload it at quarter end."""
     rows = []
     for item in items:
-        clock = None
-        if item.stage == "om_review":
-            clock = sla_clock(item.sla_deadline, item.queue_region, policy, now, item.breached)
+        clock = om_clock(item, policy, now)
         row = dict(item.__dict__)
         row["business_time_left_seconds"] = clock.left_seconds if clock else None
         rows.append(row)
