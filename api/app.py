@@ -7,6 +7,7 @@ Every error is JSON with a `detail` that names the problem.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         warm = asyncio.create_task(app.state.queue_snapshot.keep_warm(queue_loader))
         yield
         warm.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warm
         await app.state.queue_snapshot.close()
 
     app = FastAPI(
