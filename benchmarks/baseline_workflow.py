@@ -44,6 +44,10 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 LOCAL_TIMEOUT = timedelta(seconds=10)
 
 # Our workflow's search attributes, by name (registered by `om worker`).
+# Declared again rather than imported from workflows.search_attributes on
+# purpose: importing it loads the `workflows` package, all five of our
+# workflow modules, into the baseline's sandbox for every instance, and the
+# ceiling would pay part of our cost.
 STAGE = SearchAttributeKey.for_keyword("OmStage")
 REGION = SearchAttributeKey.for_keyword("OmRegion")
 QUEUE_REGION = SearchAttributeKey.for_keyword("OmQueueRegion")
