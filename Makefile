@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-chaos record-histories bench-calendar bench-reconcile clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile clean
 
 install: $(STAMP) browser
 
@@ -32,6 +32,14 @@ run: install
 
 test: install lint
 	$(BIN)/pytest -q
+	$(BIN)/python -m tests.dates
+
+# The date-sensitive suites again with "now" pinned to awkward instants
+# (month and quarter ends, 16:29 and 16:31 in each region, a US, an England
+# and a Philippine holiday, each clock change): `make test` runs it too.
+# `python -m tests.dates --list` prints the instants of this run.
+test-dates: install
+	$(BIN)/python -m tests.dates
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests.clock import pin_server_clock, pinned_instant
 from workers.search_attributes import ensure_search_attributes
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,7 +41,24 @@ async def _start_time_skipping() -> WorkflowEnvironment:
         data_converter=pydantic_data_converter,
     )
     await ensure_search_attributes(env.client)
+    await pin_server_clock(env)
     return env
+
+
+# Fixtures of tests that run on a real clock that cannot be pinned: a dev
+# server, or the sandbox (it stamps tickets and records with the wall clock).
+# Those tests pin the policy they depend on instead (see tests/clock.py).
+_REAL_CLOCK_FIXTURES = frozenset({"dev_address", "temporal_address", "live", "dev_env", "sandbox"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under a pinned instant, skip the tests that run on a real clock."""
+    if pinned_instant() is None:
+        return
+    skip = pytest.mark.skip(reason="runs on a dev server's real clock, which cannot be pinned")
+    for item in items:
+        if _REAL_CLOCK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,10 @@ def om_env(sandbox, temporal_address: str) -> dict[str, str]:
         OM_HOME=str(sandbox.home),
         OM_TASK_QUEUE=f"e2e-{uuid.uuid4().hex[:8]}",
         OM_LICENSE_RECHECK_INTERVAL="1s",
+        # The dev server runs on the real clock: with no end-of-period cover,
+        # who may decide does not depend on the day the tests run (the
+        # deals are not urgent, so no handoff either).
+        OM_COVER_BUSINESS_DAYS="0",
     )
     return env
 

@@ -45,12 +45,17 @@ class Harness:
         self.approvals = Approvals(env.client, self.settings)
         self.started: list[str] = []
 
+    async def now(self) -> datetime:
+        """The server's clock: what `workflow.now()` reads (pinned under `make test-dates`)."""
+        return await self.env.get_current_time()
+
     async def submit(
         self, payload: dict[str, Any], submitted_at: datetime | None = None
     ) -> Opportunity:
-        """Submit now (the test server's clock is the real one) unless told."""
+        """Submit at the server's now unless told."""
         opportunity = Opportunity.model_validate(payload)
-        workflow_id, started = await self.approvals.submit(opportunity, submitted_at)
+        at = submitted_at or await self.now()
+        workflow_id, started = await self.approvals.submit(opportunity, at)
         assert started and workflow_id == f"opportunity-{opportunity.id}"
         self.started.append(workflow_id)
         await wait_stage(self, opportunity.id, "om_review")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from api.app import create_app
 from domain.models import Region
 from domain.queue import for_region
 from domain.reasons import ReasonCode
+from tests.clock import clock_today
 from tests.workflow.conftest import Harness, new_payload, wait_stage
 from tests.workflow.test_review_sla import round_the_clock, use_calendars
 
@@ -51,7 +52,7 @@ async def console(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
 def _starting_in(payload: dict[str, Any], days: int) -> dict[str, Any]:
     """The payload with its quote starting `days` from today (Billing's review
     opens 15 days before the start, so tests do not depend on today's date)."""
-    start = datetime.now(UTC).date() + timedelta(days=days)
+    start = clock_today() + timedelta(days=days)
     payload["quote"] = {
         **payload["quote"],
         "start_date": start.isoformat(),
@@ -442,7 +443,7 @@ async def test_billing_bulk_approve_reports_each_row(dev_console, dev_harness, e
     assert (await dev_harness.status(due.id)).stage not in ("finance_review",)
     assert (await dev_harness.status(early.id)).stage == "finance_review"
     billing_due = (await dev_harness.status(early.id)).billing_review_due
-    assert billing_due is not None and billing_due.date() > date.today()
+    assert billing_due is not None and billing_due.date() > clock_today()
 
 
 async def test_queue_api_serves_one_shared_listing_and_shows_own_decisions_at_once(

@@ -5,7 +5,7 @@ and a stand-in review registered under the real activity name."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -16,13 +16,14 @@ from domain.calendar import CalendarPolicy
 from domain.license_review import LicenseReviewActivity, LicenseReviewReport
 from domain.models import Region
 from domain.settings import Settings
+from tests.clock import clock_now, clock_today
 from tests.replay.record import record_if_asked
 from workflows.license_review import LicenseReviewWorkflow
 
 
 def around_today() -> list[date]:
     """Yesterday to tomorrow in UTC: covers the region's local today."""
-    today = datetime.now(UTC).date()
+    today = clock_today()
     return [today + timedelta(days=d) for d in (-1, 0, 1)]
 
 
@@ -33,7 +34,7 @@ async def review_with(env, calendar: dict) -> tuple[LicenseReviewReport, list[Re
     @activity.defn(name=LicenseReviewActivity.RUN)
     async def run(region: Region) -> LicenseReviewReport:
         calls.append(region)
-        return LicenseReviewReport.build(region, datetime.now(UTC), date.today(), [])
+        return LicenseReviewReport.build(region, clock_now(), clock_today(), [])
 
     task_queue = f"license-review-{uuid.uuid4()}"
     policy = LicenseReviewActivities(settings, env.client)

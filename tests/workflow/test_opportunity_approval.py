@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from domain.errors import NotSubmitted, Refused, UnknownUser
 from domain.models import Opportunity
+from tests.clock import clock_today
 from tests.workflow.conftest import (
     BILLING,
     OM,
@@ -266,7 +267,7 @@ async def test_auto_reject_on_findings_rejects_at_once_with_codes(harness, examp
 
 
 async def test_billing_review_waits_until_15_days_before_far_start(harness, example_payload):
-    start = (datetime.now(UTC) + timedelta(days=60)).date()
+    start = clock_today() + timedelta(days=60)
     payload = new_payload(example_payload, deployment="saas")
     payload["quote"] = {
         **payload["quote"],
@@ -285,7 +286,7 @@ async def test_billing_review_waits_until_15_days_before_far_start(harness, exam
 
 
 async def test_judgment_finding_must_be_acknowledged_before_approval(harness, example_payload):
-    start = (datetime.now(UTC) - timedelta(days=40)).date()
+    start = clock_today() - timedelta(days=40)
     payload = new_payload(example_payload, deployment="saas", type="add_on")
     payload["quote"] = {
         **payload["quote"],

@@ -4,7 +4,6 @@ registered under the real activity name, and the weekly Schedule's shape."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
@@ -12,6 +11,7 @@ from temporalio.worker import Worker
 
 from activities.renewals import RECONCILE_ACTIVITY, DiscrepancyRow, RenewalsRun
 from domain.settings import Settings
+from tests.clock import clock_now
 from tests.replay.record import record_if_asked
 from workers.renewal_schedules import RENEWAL_SCHEDULE, renewal_schedule
 from workflows.renewal_reconciliation import RenewalReconciliationWorkflow
@@ -24,7 +24,7 @@ async def test_workflow_runs_the_activity_in_the_mode_asked(isolated_time_skippi
     @activity.defn(name=RECONCILE_ACTIVITY)
     async def reconcile(apply: bool) -> RenewalsRun:
         calls.append(apply)
-        now = datetime.now(UTC)
+        now = clock_now()
         row = DiscrepancyRow(
             code="ORPHAN_RENEWAL", subscription_id=None, opportunity_id="006X", message="m"
         )

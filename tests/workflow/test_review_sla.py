@@ -9,7 +9,7 @@ tests/unit/test_calendar.py and tests/unit/test_sla.py.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 
 import pytest
 
@@ -17,6 +17,7 @@ from domain.calendar import CalendarPolicy, RegionHours
 from domain.errors import Refused
 from domain.messages import ApprovalStatus
 from domain.models import Region
+from tests.clock import clock_today
 from tests.workflow.conftest import OM, Harness, new_payload, wait_stage
 
 EMEA_OM = "om.emea@example.com"
@@ -97,7 +98,7 @@ async def test_decision_before_first_checkpoint_cancels_sla_timers(harness, exam
 
 
 def _closed_around_today() -> tuple:
-    today = datetime.now(UTC).date()
+    today = clock_today()
     return tuple(today + timedelta(days=d) for d in (-1, 0, 1, 2))
 
 
