@@ -98,7 +98,9 @@ def load_pandas() -> tuple[Any, str | None]:
 
 def holiday_dates(region: Region) -> list[date]:
     hours = DEFAULT_REGION_HOURS[region]
-    return sorted(holidays.country_holidays(hours.holiday_country, years=HOLIDAY_YEARS))
+    return sorted(holidays.country_holidays(
+        hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
+    ))
 
 
 def ours(region: Region) -> Peer:
@@ -119,7 +121,9 @@ def btd_peers(region: Region, mods: Any) -> list[Peer]:
     tz = pytz.timezone(hours.time_zone)
     workday = businesstimedelta.WorkDayRule(start_time=hours.open, end_time=hours.close,
                                             working_days=list(hours.workdays), tz=tz)
-    hol = holidays.country_holidays(hours.holiday_country, years=HOLIDAY_YEARS)
+    hol = holidays.country_holidays(
+        hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
+    )
     peers = []
     for label, holiday_rule in [
         ("businesstimedelta", businesstimedelta.HolidayRule(hol, tz=tz)),

@@ -375,6 +375,7 @@ def check(file: Path, as_json: JsonOpt = False) -> None:
 
 def _mount_subcommands() -> None:
     from cli.audit import register as register_audit
+    from cli.calendar import register as register_calendar
     from cli.kpi import register as register_kpi
     from cli.licenses import register as register_licenses
     from cli.renewals import register as register_renewals
@@ -385,6 +386,7 @@ def _mount_subcommands() -> None:
     register_licenses(app)
     register_kpi(app)
     register_renewals(app)
+    register_calendar(app)
 
 
 _mount_subcommands()

@@ -9,18 +9,18 @@ the arithmetic lives here, pure and exact, and the workflow only records its
 answers.
 
 Policy is data: `RegionHours` describes one region (time zone, opening
-hours, holiday country, company closures and extra working days, cutoff, SLA
-length) and `CalendarPolicy` holds one per region. Both are pydantic models,
-so they load from settings JSON or the environment like the rest of the
-policy. The defaults follow issue 3:
+hours, holiday country and subdivision, company closures and extra working
+days, cutoff, SLA length) and `CalendarPolicy` holds one per region. Both are
+pydantic models, so they load from settings JSON or the environment like the
+rest of the policy. The defaults:
 
-======  ===================  ===========  ===========================
+======  ===================  ===========  ======================================
 region  time zone            Mon-Fri      holidays
-======  ===================  ===========  ===========================
+======  ===================  ===========  ======================================
 AMER    America/Los_Angeles  07:00-17:00  holidays.country_holidays("US")
-EMEA    Europe/London        08:00-17:00  holidays.country_holidays("GB")
+EMEA    Europe/London        08:00-17:00  holidays.country_holidays("GB", "ENG")
 APAC    Asia/Manila          09:00-18:00  holidays.country_holidays("PH")
-======  ===================  ===========  ===========================
+======  ===================  ===========  ======================================
 
 EMEA and "GMT": the handbook writes "GMT", but the London team keeps London
 wall-clock hours all year, so we use ``Europe/London``: 08:00-17:00 is
@@ -30,18 +30,31 @@ seven months a year. To get the literal reading, set the EMEA ``time_zone``
 to ``"Etc/GMT"``.
 
 Holiday sets are exactly what the `holidays` package publishes for the
-country (including its "observed" days, e.g. US Independence Day 2026 falls
-on a Saturday and is observed Friday 3 July; UK Boxing Day 2026 is observed
-Monday 28 December). Note that `country_holidays("GB")` without a
-subdivision has no Easter Monday or Summer bank holiday (those are
-England-and-Wales days); set ``holiday_subdivision="ENG"`` to include them.
-`country_holidays("US")` includes Columbus Day and Veterans Day; use
-``extra_working_days`` if the team works them. The package only has rules up
-to a last year (2100 for US, GB and PH in holidays 0.109) and would silently
-answer "no holidays" after it, so a calendar refuses instants outside the
-years its holiday data covers instead of guessing. Holiday data also changes
-between package releases: a workflow must record the deadlines it computed
-rather than recompute them on replay.
+country and subdivision (including its "observed" days, e.g. US Independence
+Day 2026 falls on a Saturday and is observed Friday 3 July; UK Boxing Day
+2026 is observed Monday 28 December). EMEA uses subdivision ``ENG``
+(England) because the London team takes England's bank holidays: plain
+``"GB"`` holds only the days common to the whole UK and lacks Easter Monday
+and the late Summer bank holiday (29 March and 30 August 2027).
+``country_holidays("US")`` includes Columbus Day and Veterans Day, which many
+US companies work; a team that works them lists them in
+``extra_working_days`` (a day worked wins over every closure).
+
+Company days carry names so that people can see why a day is closed or
+open: ``extra_closures`` and ``extra_working_days`` take a mapping of date to
+name (``{"2026-12-24": "Company day off"}``), a list of dates (the older
+form, still accepted) or a list mixing dates and ``{"date", "name"}``
+objects. `BusinessCalendar.year_overview` (and `calendar_year`) lists a
+year's closed days and extra working days with their names and sources;
+``om calendar show`` prints it.
+
+The package only has rules up to a last year (2100 for US, GB and PH in
+holidays 0.109) and would silently answer "no holidays" after it, so a
+calendar refuses instants outside the years its holiday data covers instead
+of guessing. Holiday data changes between package releases and the policy
+between deployments (a settings change, a new default): a workflow records
+the deadlines it computed, as local activity results, rather than
+recomputing them on replay.
 
 Arithmetic: every business day becomes one opening window, its local
 opening and closing times converted to UTC with zoneinfo on that very date
@@ -70,14 +83,23 @@ import calendar as _stdcalendar
 import math
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as _holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from domain.models import Region
 
@@ -85,8 +107,13 @@ __all__ = [
     "DEFAULT_POLICY",
     "DEFAULT_REGION_HOURS",
     "BusinessCalendar",
+    "CalendarDay",
     "CalendarPolicy",
+    "CalendarYear",
+    "DayKind",
+    "NamedDate",
     "RegionHours",
+    "calendar_year",
     "calendar_for",
 ]
 
@@ -110,6 +137,33 @@ _MAX_DELTA_US = 100 * 366 * _US_PER_DAY
 # --------------------------------------------------------------------------
 
 
+class NamedDate(BaseModel):
+    """A company closure or extra working day, with the name people see for it.
+
+    Given as a plain date (``"2026-12-24"``, the form from before days had
+    names; the name is then None) or as ``{"date": "2026-12-24", "name":
+    "Company day off"}``. Frozen, so a policy holding it stays hashable.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    date: date
+    name: str | None = Field(default=None, description="Why the day is closed or worked")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_date(cls, value: Any) -> Any:
+        if isinstance(value, date | str):
+            return {"date": value}
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        return value or None
+
+
 class RegionHours(BaseModel):
     """One region's business calendar policy.
 
@@ -128,17 +182,21 @@ class RegionHours(BaseModel):
         description="ISO country code for `holidays.country_holidays`; None for no public holidays",
     )
     holiday_subdivision: str | None = Field(
-        default=None, description="Optional subdivision, e.g. 'ENG' for England and Wales"
+        default=None,
+        description="Optional subdivision of `holiday_country`, e.g. 'ENG' for England",
     )
     workdays: tuple[int, ...] = Field(
         default=(0, 1, 2, 3, 4), description="Working weekdays, Monday=0 ... Sunday=6"
     )
-    extra_closures: tuple[date, ...] = Field(
-        default=(), description="Company closures on top of public holidays"
-    )
-    extra_working_days: tuple[date, ...] = Field(
+    extra_closures: tuple[NamedDate, ...] = Field(
         default=(),
-        description="Days worked even though they are weekends or holidays (wins over closures)",
+        description="Company closures on top of public holidays: "
+        '{"2026-12-24": "Company day off"}, or a list of dates',
+    )
+    extra_working_days: tuple[NamedDate, ...] = Field(
+        default=(),
+        description="Days worked even though they are weekends, public holidays or company "
+        'closures: {"2027-10-11": "Columbus Day worked"}, or a list of dates',
     )
     cutoff: time = Field(
         default=time(16, 30),
@@ -172,10 +230,42 @@ class RegionHours(BaseModel):
             raise ValueError("workdays are weekday numbers, Monday=0 ... Sunday=6")
         return tuple(sorted(set(value)))
 
+    @field_validator("extra_closures", "extra_working_days", mode="before")
+    @classmethod
+    def _date_to_name_mapping(cls, value: Any) -> Any:
+        # {"2026-12-24": "Company day off"} reads best in a settings file; the
+        # entries themselves validate as NamedDate (a date or {date, name}).
+        if isinstance(value, Mapping):
+            return [{"date": d, "name": name} for d, name in value.items()]
+        return value
+
     @field_validator("extra_closures", "extra_working_days")
     @classmethod
-    def _sorted_dates(cls, value: tuple[date, ...]) -> tuple[date, ...]:
-        return tuple(sorted(set(value)))
+    def _one_entry_per_date(cls, value: tuple[NamedDate, ...]) -> tuple[NamedDate, ...]:
+        # Sorted and without repeats so that equal policies hash equal (calendars
+        # are cached per policy); a plain date next to the same date with a name
+        # keeps the name, two different names for one date are a mistake.
+        by_date: dict[date, NamedDate] = {}
+        for entry in value:
+            seen = by_date.get(entry.date)
+            if seen is not None and seen.name and entry.name and seen.name != entry.name:
+                raise ValueError(
+                    f"{entry.date} is listed twice, as {seen.name!r} and {entry.name!r}"
+                )
+            if seen is None or not seen.name:
+                by_date[entry.date] = entry
+        return tuple(by_date[d] for d in sorted(by_date))
+
+    @field_serializer("extra_closures", "extra_working_days")
+    def _dates_as_given(self, value: tuple[NamedDate, ...]) -> tuple[date | dict[str, Any], ...]:
+        # An unnamed day serializes as the plain date it was before days had
+        # names: a policy without names dumps exactly as it did then.
+        return tuple(d.date if d.name is None else {"date": d.date, "name": d.name} for d in value)
+
+    @field_validator("holiday_subdivision")
+    @classmethod
+    def _subdivision_code(cls, value: str | None) -> str | None:
+        return value.strip().upper() if value else None
 
     @field_validator("holiday_country")
     @classmethod
@@ -198,9 +288,26 @@ class RegionHours(BaseModel):
             raise ValueError(f"cutoff ({self.cutoff}) must be after open ({self.open})")
         if not self.workdays and not self.extra_working_days:
             raise ValueError("a calendar needs at least one working weekday")
-        if self.holiday_subdivision is not None and self.holiday_country is None:
-            raise ValueError("holiday_subdivision needs holiday_country")
+        if self.holiday_subdivision is not None:
+            if self.holiday_country is None:
+                raise ValueError("holiday_subdivision needs holiday_country")
+            known = _holidays.list_supported_countries()[self.holiday_country]
+            if self.holiday_subdivision not in known:
+                raise ValueError(
+                    f"holiday_subdivision {self.holiday_subdivision!r} is not a subdivision of "
+                    f"{self.holiday_country} in the holidays package; choose from "
+                    f"{', '.join(known) or 'none (this country has no subdivisions)'}"
+                )
         return self
+
+    @property
+    def holiday_source(self) -> str | None:
+        """Where the public holidays come from, as `holidays GB-ENG` (None: none)."""
+        if self.holiday_country is None:
+            return None
+        if self.holiday_subdivision is None:
+            return f"holidays {self.holiday_country}"
+        return f"holidays {self.holiday_country}-{self.holiday_subdivision}"
 
     @property
     def sla(self) -> timedelta:
@@ -213,7 +320,11 @@ DEFAULT_REGION_HOURS: dict[Region, RegionHours] = {
         time_zone="America/Los_Angeles", open=time(7), close=time(17), holiday_country="US"
     ),
     Region.EMEA: RegionHours(
-        time_zone="Europe/London", open=time(8), close=time(17), holiday_country="GB"
+        time_zone="Europe/London",
+        open=time(8),
+        close=time(17),
+        holiday_country="GB",
+        holiday_subdivision="ENG",
     ),
     Region.APAC: RegionHours(
         time_zone="Asia/Manila", open=time(9), close=time(18), holiday_country="PH"
@@ -239,11 +350,22 @@ class CalendarPolicy(BaseModel):
     def _merge_over_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict) or "regions" not in data:
             return data
-        given = data["regions"] or {}
+        # Region names in any case: `OM_CALENDAR__REGIONS__EMEA__...` arrives
+        # as the key "emea" (environment names are case-insensitive), next to a
+        # settings file's "EMEA". pydantic-settings puts the environment's keys
+        # after the file's, so merging in order lets the environment win field
+        # by field, as it does everywhere else.
+        given: dict[str, Any] = {}
+        for key, value in (data["regions"] or {}).items():
+            name = str(key.value if isinstance(key, Region) else key).upper()
+            seen = given.get(name)
+            if isinstance(seen, Mapping) and isinstance(value, Mapping):
+                value = {**seen, **value}
+            given[name] = value
         merged: dict[Region, Any] = {}
         for region in Region:
             base = DEFAULT_REGION_HOURS[region].model_dump()
-            override = given.get(region, given.get(region.value))
+            override = given.get(region.value)
             if override is None:
                 merged[region] = base
             elif isinstance(override, RegionHours):
@@ -261,6 +383,73 @@ class CalendarPolicy(BaseModel):
 
 
 DEFAULT_POLICY = CalendarPolicy()
+
+
+# --------------------------------------------------------------------------
+# A year at a glance: which days are closed or worked, and why
+# --------------------------------------------------------------------------
+
+_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_WEEKDAY_NAME = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class DayKind(StrEnum):
+    """Why a date is closed, or that it is worked against the usual rules."""
+
+    PUBLIC_HOLIDAY = "public_holiday"
+    COMPANY_CLOSURE = "company_closure"
+    WEEKEND = "weekend"
+    EXTRA_WORKING_DAY = "extra_working_day"
+
+
+class CalendarDay(BaseModel):
+    """One reason a date is closed, or one extra working day, as people read it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    date: date
+    name: str = Field(description="The holiday's or the company's name for the day")
+    kind: DayKind
+    source: str = Field(
+        description="Where the day comes from: `holidays GB-ENG` (the holidays package, "
+        "country and subdivision), `settings extra_closures`, `settings workdays` or "
+        "`settings extra_working_days`"
+    )
+    instead_of: str | None = Field(
+        default=None,
+        description="For an extra working day: the closures it overrides, e.g. "
+        "`public holiday: Columbus Day` (None: the day was a working day anyway)",
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def weekday(self) -> str:
+        """`Mon` ... `Sun` (English, whatever the machine's locale)."""
+        return _WEEKDAY_ABBR[self.date.weekday()]
+
+
+class CalendarYear(BaseModel):
+    """A region's calendar for one year: its closed days and extra working days."""
+
+    model_config = ConfigDict(frozen=True)
+
+    region: str
+    year: int
+    time_zone: str
+    open: time
+    close: time
+    workdays: tuple[str, ...] = Field(description="Working weekdays, `Mon` ... `Sun`")
+    weekend: tuple[str, ...] = Field(description="The other weekdays: closed every week")
+    holidays: str | None = Field(description="Public holidays from, e.g. `holidays GB-ENG`")
+    weekends_listed: bool = Field(
+        description="False: `closed` holds only closures of working weekdays, and weekend "
+        "dates (holidays falling on one included) are left out"
+    )
+    closed: tuple[CalendarDay, ...] = Field(
+        description="Closed dates, one entry per reason (a company closure on a public "
+        "holiday is listed twice)"
+    )
+    worked: tuple[CalendarDay, ...] = Field(description="Extra working days of the year")
 
 
 # --------------------------------------------------------------------------
@@ -384,8 +573,8 @@ class BusinessCalendar:
         self.name = name
         self.tz = ZoneInfo(hours.time_zone)
         self._sla_us = hours.sla // _ONE_US
-        self._closures = frozenset(hours.extra_closures)
-        self._extra_days = frozenset(hours.extra_working_days)
+        self._closures = {d.date: d.name for d in hours.extra_closures}
+        self._extra_days = {d.date: d.name for d in hours.extra_working_days}
         self._workdays = frozenset(hours.workdays)
         # Only answer inside the years the holiday data covers (holidays 0.109:
         # up to 2100): past them the package silently returns no holidays.
@@ -397,6 +586,7 @@ class BusinessCalendar:
             self.min_year = max(self.min_year, known.start_year)
             self.max_year = min(self.max_year, known.end_year)
         self._holiday_years: dict[int, frozenset[date]] = {}
+        self._holiday_names: dict[int, dict[date, str]] = {}
         self._year_windows: dict[int, tuple[list[int], list[int], list[int]]] = {}
         self._lock = threading.RLock()
         # An empty snapshot covering nothing, so the hot paths need no None check.
@@ -432,18 +622,29 @@ class BusinessCalendar:
                 f"{self.min_year}-{self.max_year}{self._data_note()})"
             )
         h = self.hours
-        if h.holiday_country is None:
-            result: frozenset[date] = frozenset()
-        else:
+        names: dict[date, str] = {}
+        if h.holiday_country is not None:
             # Observed days can cross a year boundary (1 Jan on a Saturday is
             # observed on 31 Dec); ask for the neighbours and keep this year.
             with self._lock:
                 found = _holidays.country_holidays(
                     h.holiday_country, subdiv=h.holiday_subdivision, years=range(year - 1, year + 2)
                 )
-                result = frozenset(d for d in found if d.year == year)
+                names = {d: found[d] for d in sorted(found) if d.year == year}
+        # Names first: a reader who finds the year's set also finds its names.
+        self._holiday_names[year] = names
+        result = frozenset(names)
         self._holiday_years[year] = result
         return result
+
+    def holiday_name(self, d: date) -> str | None:
+        """The public holiday's name on local date `d` (None: not a public holiday).
+
+        Several holidays on one date come joined with "; " as the `holidays`
+        package gives them.
+        """
+        self.holidays_in(d.year)
+        return self._holiday_names[d.year].get(d)
 
     def is_business_day(self, d: date) -> bool:
         """Whether the team works on local date `d` (a datetime is taken as its date)."""
@@ -608,6 +809,93 @@ class BusinessCalendar:
             if self.is_business_day(d):
                 yield d
             d += timedelta(days=1)
+
+    def day_reasons(self, d: date) -> tuple[CalendarDay, ...]:
+        """Why local date `d` is closed (one entry per reason, public holiday,
+        company closure, then weekend), or the extra working day it is.
+
+        Empty for an ordinary working day. An extra working day wins over
+        everything else, so it is the single entry then, naming in
+        `instead_of` what it overrides. Raises ValueError for a year the
+        holiday data does not cover.
+        """
+        reasons: list[CalendarDay] = []
+        holiday = self.holiday_name(d)
+        source = self.hours.holiday_source
+        if holiday is not None and source is not None:
+            reasons.append(
+                CalendarDay(date=d, name=holiday, kind=DayKind.PUBLIC_HOLIDAY, source=source)
+            )
+        if d in self._closures:
+            reasons.append(
+                CalendarDay(
+                    date=d,
+                    name=self._closures[d] or "Company closure",
+                    kind=DayKind.COMPANY_CLOSURE,
+                    source="settings extra_closures",
+                )
+            )
+        if d.weekday() not in self._workdays:
+            reasons.append(
+                CalendarDay(
+                    date=d,
+                    name=_WEEKDAY_NAME[d.weekday()],
+                    kind=DayKind.WEEKEND,
+                    source="settings workdays",
+                )
+            )
+        if d not in self._extra_days:
+            return tuple(reasons)
+        overridden = "; ".join(f"{r.kind.value.replace('_', ' ')}: {r.name}" for r in reasons)
+        return (
+            CalendarDay(
+                date=d,
+                name=self._extra_days[d] or "Extra working day",
+                kind=DayKind.EXTRA_WORKING_DAY,
+                source="settings extra_working_days",
+                instead_of=overridden or None,
+            ),
+        )
+
+    def year_overview(self, year: int, weekends: bool = False) -> CalendarYear:
+        """The closed days and extra working days of local `year`, with names
+        and sources, for people (`om calendar show`) rather than arithmetic.
+
+        With `weekends` False, `closed` lists only working weekdays that are
+        closed (the days a person might otherwise expect the team to work);
+        with True it lists every closed date, weekends and holidays falling on
+        them included. Raises ValueError naming the years the calendar knows
+        when `year` is outside them.
+        """
+        if not isinstance(year, int) or not self.min_year <= year <= self.max_year:
+            raise ValueError(
+                f"no calendar for year {year} (this calendar knows "
+                f"{self.min_year}-{self.max_year}{self._data_note()})"
+            )
+        closed: list[CalendarDay] = []
+        worked: list[CalendarDay] = []
+        d, one = date(year, 1, 1), timedelta(days=1)
+        while d.year == year:
+            for day in self.day_reasons(d):
+                if day.kind is DayKind.EXTRA_WORKING_DAY:
+                    worked.append(day)
+                elif weekends or d.weekday() in self._workdays:
+                    closed.append(day)
+            d += one
+        h = self.hours
+        return CalendarYear(
+            region=self.name,
+            year=year,
+            time_zone=h.time_zone,
+            open=h.open,
+            close=h.close,
+            workdays=tuple(_WEEKDAY_ABBR[i] for i in h.workdays),
+            weekend=tuple(_WEEKDAY_ABBR[i] for i in range(7) if i not in self._workdays),
+            holidays=h.holiday_source,
+            weekends_listed=weekends,
+            closed=tuple(closed),
+            worked=tuple(worked),
+        )
 
     # ---- internals -------------------------------------------------------
 
@@ -787,3 +1075,19 @@ def calendar_for(
     else:
         raise TypeError(f"policy must be a CalendarPolicy or RegionHours, got {policy!r}")
     return _cached_calendar(region, hours)
+
+
+def calendar_year(
+    region: Region | str,
+    year: int,
+    policy: CalendarPolicy | None = None,
+    weekends: bool = False,
+) -> CalendarYear:
+    """The closed days and extra working days of `region` in `year` under
+    `policy` (the default policy when None); see `BusinessCalendar.year_overview`.
+
+    Pure: the holiday data is the installed `holidays` package, nothing is
+    fetched. Raises ValueError for an unknown region or a year outside the
+    holiday data.
+    """
+    return calendar_for(region, policy).year_overview(year, weekends=weekends)

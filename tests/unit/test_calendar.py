@@ -70,7 +70,9 @@ def ref_windows(region: Region, first: date, last: date) -> Iterator[tuple[datet
     hours = DEFAULT_REGION_HOURS[region]
     tz = ZoneInfo(hours.time_zone)
     hol = holidays.country_holidays(
-        hours.holiday_country, years=range(first.year - 1, last.year + 2)
+        hours.holiday_country,
+        subdiv=hours.holiday_subdivision,
+        years=range(first.year - 1, last.year + 2),
     )
     d = first
     while d <= last:
