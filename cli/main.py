@@ -109,7 +109,10 @@ def dev() -> None:
     from workers.dev import run_dev
     from workers.telemetry import configure_logging
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        fail(describe_validation_error(error, "settings"))
     configure_logging(settings)
     run_dev(settings)
 
