@@ -131,7 +131,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     ports = settings.dev_ports
-    from sandbox.server import Sandbox
+    from sandbox.server import Sandbox, SandboxStartError
 
     print(f"om dev: state in {home}")
     try:
@@ -166,7 +166,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
     )
     try:
         info = sandbox.start()
-        demo = submit_demo and demo_pending.exists()
+        demo = demo_pending.exists()
         if demo and sandbox.state.store.count("Opportunity") == 0:
             sandbox.seed_demo()
         settings = settings.model_copy(
@@ -174,9 +174,14 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         ).with_sandbox_defaults()
         if settings.intake_secret is None:
             settings = settings.model_copy(update={"intake_secret": SecretStr(DEMO_INTAKE_SECRET)})
-        asyncio.run(_serve(settings, info, demo_pending if demo else None))
+        asyncio.run(_serve(settings, info, demo_pending if demo and submit_demo else None))
     except KeyboardInterrupt:
         pass
+    except SandboxStartError as error:
+        raise SystemExit(
+            f"error: {error}: is another `make run` running? OM_DEV_PORTS__SALESFORCE, "
+            "OM_DEV_PORTS__SUPPORT_DESK and OM_DEV_PORTS__LICENSE choose other ports"
+        ) from None
     finally:
         print("\nom dev: stopping worker, API, sandbox and Temporal...")
         sandbox.stop()
