@@ -194,6 +194,15 @@ async def test_om_dev_killed_mid_demo_stops_its_leftover_server_and_finishes_eve
     assert after.children[0].find() is None
 
 
+def _kill_recorded_servers(home: Path) -> None:
+    """After a failure that let `om dev` start: stop the server it recorded."""
+    record = read_record(home)
+    for child in record.children if record else []:
+        process = child.find()
+        if process is not None and process.pid != os.getpid():
+            process.kill()
+
+
 def _listener(port: int) -> subprocess.Popen[bytes]:
     """A process that is not `om dev`'s, holding `port` open."""
     code = (
@@ -240,6 +249,7 @@ def test_foreign_server_on_the_port_is_refused_and_left_alone(tmp_path: Path) ->
     finally:
         foreign.kill()
         foreign.wait()
+        _kill_recorded_servers(home)
 
 
 def test_second_om_dev_on_a_home_in_use_is_refused(tmp_path: Path) -> None:
@@ -267,3 +277,4 @@ def test_second_om_dev_on_a_home_in_use_is_refused(tmp_path: Path) -> None:
     finally:
         owner.kill()
         owner.wait()
+        _kill_recorded_servers(home)
