@@ -102,11 +102,14 @@ def emit(data: Any, as_json: bool, text: Callable[[], None] | str | None = None)
 async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     from workers.approvals import Approvals
     from workers.client import connect
+    from workers.connection import TemporalConnectionError
 
     settings = settings or load_settings()
     try:
         # One-shot commands serve no metrics: the worker beside them holds the port.
         client = await connect(settings, serve_metrics=False)
+    except TemporalConnectionError as error:  # a TLS / API key setting, named in the message
+        raise OmError(str(error)) from error
     except RuntimeError as error:
         raise Unavailable(temporal_unreachable(settings.temporal_address, error)) from error
     return Approvals(client, settings)

@@ -265,3 +265,12 @@ def test_sandbox_gone_mid_request_says_the_answer_was_lost_and_safe_to_resend(
         "command is safe to send again once it is back (seeding upserts; a delivered "
         "license keeps its first delivery)"
     )
+
+
+def test_unusable_connection_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-key"
+    env = _env(OM_HOME=str(tmp_path), OM_TEMPORAL_CONNECTION__API_KEY_FILE=str(missing))
+    assert one_line_error(om(env, "status", "0065e00000DEMO01")) == (
+        f"error: temporal_connection.api_key_file: cannot read {missing} "
+        "(No such file or directory)"
+    )
