@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
+from cli.errors import Sent, describe_rpc_error, describe_service_error, temporal_unreachable
 from domain.errors import OmError, Unavailable
 from domain.models import Region
 from domain.settings import Settings, load_settings
@@ -41,6 +43,15 @@ T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AsUser = Annotated[str, typer.Option("--as", help="Roster email of the person acting.")]
 Comment = Annotated[str, typer.Option("--comment", help="Comment recorded with the action.")]
+UpdateId = Annotated[
+    str | None,
+    typer.Option(
+        "--update-id",
+        help="Id of this decision (default: a new one). Sent again with the same id, it "
+        "gets the first answer and is never applied twice: use the id printed when an "
+        "answer was lost.",
+    ),
+]
 # Wide enough for the queue table when the output is a pipe or a file.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -57,16 +68,20 @@ def describe_validation_error(error: ValidationError, what: str = "input") -> st
     return f"invalid {what}: " + "; ".join(parts)
 
 
-def run_async(work: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine, turning expected failures into one clear line."""
+def run_async(work: Callable[[], Awaitable[T]], sent: Sent | None = None) -> T:
+    """Run a coroutine, turning expected failures into one clear line.
+
+    `sent` says what the command sends to Temporal, so an answer lost when
+    Temporal goes away mid-call is reported with whether it is safe to send
+    again (cli.errors)."""
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except OmError as error:
-        fail(str(error))
+        fail(describe_service_error(error, load_settings()) or str(error))
     except ValidationError as error:
         fail(describe_validation_error(error))
     except RPCError as error:
-        fail(f"Temporal refused the request: {error.message}")
+        fail(describe_rpc_error(error, load_settings().temporal_address, sent))
     raise AssertionError("unreachable")
 
 
@@ -87,16 +102,16 @@ def emit(data: Any, as_json: bool, text: Callable[[], None] | str | None = None)
 async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     from workers.approvals import Approvals
     from workers.client import connect
+    from workers.connection import TemporalConnectionError
 
     settings = settings or load_settings()
     try:
         # One-shot commands serve no metrics: the worker beside them holds the port.
         client = await connect(settings, serve_metrics=False)
+    except TemporalConnectionError as error:  # a TLS / API key setting, named in the message
+        raise OmError(str(error)) from error
     except RuntimeError as error:
-        raise Unavailable(
-            f"cannot reach Temporal at {settings.temporal_address}: is "
-            f"`make run` running? ({error})"
-        ) from error
+        raise Unavailable(temporal_unreachable(settings.temporal_address, error)) from error
     return Approvals(client, settings)
 
 
@@ -109,7 +124,10 @@ def dev() -> None:
     from workers.dev import run_dev
     from workers.telemetry import configure_logging
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        fail(describe_validation_error(error, "settings"))
     configure_logging(settings)
     run_dev(settings)
 
@@ -148,13 +166,15 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
 def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
     """Start (or find) the approval workflow of a CRM opportunity."""
 
+    from workers.client import workflow_id_for
+
     async def work() -> dict[str, Any]:
         from workers.intake import submit_from_crm
 
         workflow_id, started = await submit_from_crm(await _approvals(), opportunity_id)
         return {"opportunity_id": opportunity_id, "workflow_id": workflow_id, "started": started}
 
-    result = run_async(work)
+    result = run_async(work, Sent.submission(workflow_id_for(opportunity_id)))
     emit(
         result,
         as_json,
@@ -169,7 +189,7 @@ def status(opportunity_id: str, as_json: JsonOpt = True) -> None:
     async def work():  # type: ignore[no-untyped-def]
         return await (await _approvals()).status(opportunity_id)
 
-    emit(run_async(work), True)
+    emit(run_async(work, Sent.read()), True)
 
 
 def _decide(
@@ -181,7 +201,10 @@ def _decide(
     comment: str,
     as_json: bool,
     acknowledged: list[str] | None = None,
+    update_id: str | None = None,
 ) -> None:
+    update_id = update_id or uuid.uuid4().hex
+
     async def work():  # type: ignore[no-untyped-def]
         approvals = await _approvals()
         return await approvals.decide(
@@ -192,9 +215,10 @@ def _decide(
             reasons,
             comment,
             acknowledged=acknowledged,
+            update_id=update_id,
         )
 
-    receipt = run_async(work)
+    receipt = run_async(work, Sent.update("the decision", update_id))
     emit(receipt, as_json, f"{opportunity_id}: {receipt.message}")
 
 
@@ -208,9 +232,12 @@ def approve(
         typer.Option("--acknowledge", help="Code of a judgment finding you checked (repeat)."),
     ] = None,
     as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """Order Management approves the pending review round."""
-    _decide(opportunity_id, user, "om", "approve", [], comment, as_json, acknowledge or [])
+    _decide(
+        opportunity_id, user, "om", "approve", [], comment, as_json, acknowledge or [], update_id
+    )
 
 
 @app.command()
@@ -220,6 +247,7 @@ def reject(
     reason: Annotated[list[str], typer.Option("--reason", help="Reason code (repeat).")],
     comment: Annotated[str, typer.Option("--comment", help="What the rep must fix.")],
     as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """Order Management rejects the pending round with reason codes and a comment."""
     from domain.reasons import parse_reason_codes
@@ -228,15 +256,19 @@ def reject(
         parse_reason_codes(reason)
     except ValueError as error:
         fail(str(error))
-    _decide(opportunity_id, user, "om", "reject", reason, comment, as_json)
+    _decide(opportunity_id, user, "om", "reject", reason, comment, as_json, update_id=update_id)
 
 
 @finance_app.command("approve")
 def finance_approve(
-    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """Billing approves: the opportunity becomes Closed Won."""
-    _decide(opportunity_id, user, "finance", "approve", [], comment, as_json)
+    _decide(opportunity_id, user, "finance", "approve", [], comment, as_json, update_id=update_id)
 
 
 @finance_app.command("reject")
@@ -248,41 +280,67 @@ def finance_reject(
         list[str] | None, typer.Option("--reason", help="Reason code (repeat).")
     ] = None,
     as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """Billing rejects: back to Order Management (counts against accuracy)."""
-    _decide(opportunity_id, user, "finance", "reject", reason or [], comment, as_json)
+    _decide(
+        opportunity_id, user, "finance", "reject", reason or [], comment, as_json, None, update_id
+    )
 
 
-def _rep(opportunity_id: str, action: str, user: str, comment: str, as_json: bool) -> None:
+def _rep(
+    opportunity_id: str,
+    action: str,
+    user: str,
+    comment: str,
+    as_json: bool,
+    update_id: str | None = None,
+) -> None:
+    update_id = update_id or uuid.uuid4().hex
+
     async def work():  # type: ignore[no-untyped-def]
-        return await (await _approvals()).rep_action(opportunity_id, action, user, comment)
+        return await (await _approvals()).rep_action(
+            opportunity_id, action, user, comment, update_id=update_id
+        )
 
-    receipt = run_async(work)
+    receipt = run_async(work, Sent.update(f"the {action.replace('_', '-')}", update_id))
     emit(receipt, as_json, f"{opportunity_id}: {receipt.message}")
 
 
 @app.command()
 def resubmit(
-    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """The owning rep resubmits a rejected or recalled opportunity (new round)."""
-    _rep(opportunity_id, "resubmit", user, comment, as_json)
+    _rep(opportunity_id, "resubmit", user, comment, as_json, update_id)
 
 
 @app.command()
 def recall(
-    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """The owning rep recalls a pending submission."""
-    _rep(opportunity_id, "recall", user, comment, as_json)
+    _rep(opportunity_id, "recall", user, comment, as_json, update_id)
 
 
 @app.command("close-lost")
 def close_lost(
-    opportunity_id: str, user: AsUser, comment: Comment = "", as_json: JsonOpt = False
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
 ) -> None:
     """The owning rep closes a rejected or recalled opportunity as lost / cancelled."""
-    _rep(opportunity_id, "close_lost", user, comment, as_json)
+    _rep(opportunity_id, "close_lost", user, comment, as_json, update_id)
 
 
 @app.command()
@@ -295,7 +353,7 @@ def queue(
     async def work():  # type: ignore[no-untyped-def]
         return await (await _approvals()).queue(region)
 
-    items = run_async(work)
+    items = run_async(work, Sent.read())
 
     def table() -> None:
         grid = Table(

@@ -48,6 +48,7 @@ def reconcile(
 ) -> None:
     """Compare subscriptions with their renewal opportunities and fix what differs."""
     from activities.renewals import reconcile_and_apply
+    from cli.errors import describe_service_error
     from cli.main import emit, fail
     from domain.errors import OmError
     from domain.settings import load_settings
@@ -76,7 +77,7 @@ def reconcile(
 
             run = reconcile_and_apply(settings, apply=not dry_run, progress=progress)
     except OmError as error:
-        fail(str(error))
+        fail(describe_service_error(error, settings) or str(error))
         return
     if csv_file is not None:
         try:

@@ -67,12 +67,18 @@ def _admin() -> Any:
 def _admin_call(call: Any, *args: Any, unknown: str | None = None, about: str = "") -> Any:
     """Run an admin call; a 404 means `unknown` (an opportunity id); a refusal
     is prefixed with what it was `about` (a file)."""
-    from sandbox.client import SandboxAdminError, SandboxNotRunning
+    from sandbox.client import SandboxAdminError, SandboxAnswerLost, SandboxNotRunning
 
     try:
         return call(*args)
     except SandboxNotRunning as error:
         _fail(str(error))
+    except SandboxAnswerLost as error:
+        _fail(
+            f"{error}: is `make run` (or `om sandbox`) still running? Every `om sandbox` "
+            "command is safe to send again once it is back (seeding upserts; a delivered "
+            "license keeps its first delivery)"
+        )
     except SandboxAdminError as error:
         if error.status == 404 and unknown is not None:
             _fail(f"unknown opportunity {unknown!r}: not in the sandbox")

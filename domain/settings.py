@@ -234,6 +234,31 @@ class ServiceSettings(BaseModel):
     timeout_seconds: float = 10.0
 
 
+class DevPorts(BaseModel):
+    """Ports of what `om dev` (`make run`) starts on 127.0.0.1 (`Settings.dev_ports`;
+    environment `OM_DEV_PORTS__TEMPORAL=17233` and so on), e.g. to run a second
+    one beside it. `om ...` commands find the sandbox through `<home>/sandbox.json`;
+    point them at another Temporal port with TEMPORAL_ADDRESS."""
+
+    temporal: int = Field(default=7233, ge=1, le=65535, description="Temporal frontend (gRPC)")
+    temporal_ui: int = Field(
+        default=8233, ge=0, le=65535, description="Temporal Web UI (0: no Web UI)"
+    )
+    api: int = Field(default=8000, ge=1, le=65535, description="HTTP API and console")
+    salesforce: int = Field(
+        default=8443, ge=0, le=65535, description="Sandbox Salesforce, HTTPS (0: any free port)"
+    )
+    support_desk: int = Field(
+        default=8081, ge=0, le=65535, description="Sandbox support desk (0: any free port)"
+    )
+    license: int = Field(
+        default=8082,
+        ge=0,
+        le=65535,
+        description="Sandbox license service, chat webhook and admin API (0: any free port)",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OM_", env_nested_delimiter="__", extra="ignore")
 
@@ -307,6 +332,7 @@ class Settings(BaseSettings):
     temporal_connection: TemporalConnection = Field(default_factory=TemporalConnection)
 
     worker: WorkerTuning = Field(default_factory=WorkerTuning)
+    dev_ports: DevPorts = Field(default_factory=DevPorts)
 
     metrics_bind: str | None = Field(
         default=None,

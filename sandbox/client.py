@@ -4,6 +4,7 @@ tests, `make run`). Errors carry one line a person can act on."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,14 +22,26 @@ class SandboxAdminError(Exception):
 
 
 class SandboxNotRunning(SandboxAdminError):
-    """No sandbox answers where sandbox.json says it should."""
+    """No sandbox answers where sandbox.json says it should: nothing was sent."""
+
+
+class SandboxAnswerLost(SandboxAdminError):
+    """The request reached the sandbox, then the connection broke or timed
+    out before the answer came: it may or may not have been carried out."""
+
+
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 
 
 class SandboxAdminClient:
-    def __init__(self, admin_url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, admin_url: str, token: str, timeout: float = 30.0, info_file: Path | None = None
+    ) -> None:
         self.admin_url = admin_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.info_file = info_file
+        """Where the address came from (named when the sandbox is unreachable)."""
 
     @classmethod
     def from_home(cls, home: Path) -> SandboxAdminClient:
@@ -36,11 +49,12 @@ class SandboxAdminClient:
         info_file = home / "sandbox.json"
         try:
             info = json.loads(info_file.read_text())
-            return cls(info["admin_url"], info["session_id"])
+            return cls(info["admin_url"], info["session_id"], info_file=info_file)
         except FileNotFoundError:
             raise SandboxNotRunning(
-                f"the sandbox is not running: {info_file} does not exist "
-                "(start it with `om sandbox`)"
+                f"cannot reach the sandbox: it is not running for home {home} ({info_file} "
+                "does not exist): start `make run` (or `om sandbox`), or set OM_HOME to the "
+                "home it runs in"
             ) from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SandboxNotRunning(
@@ -57,11 +71,17 @@ class SandboxAdminClient:
                 timeout=self.timeout,
                 headers={"Authorization": f"Bearer {self.token}"},
             )
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            reason = _ERRNO.sub("", str(exc)).lower() or type(exc).__name__
+            where = f" (address from {self.info_file}; OM_HOME picks the home)"
             raise SandboxNotRunning(
-                f"the sandbox is not running at {self.admin_url}: "
-                f"{exc or type(exc).__name__} (start it with "
-                "`om sandbox`)"
+                f"cannot reach the sandbox at {self.admin_url} ({reason}): is `make run` "
+                f"(or `om sandbox`) running?{where if self.info_file else ''}"
+            ) from None
+        except httpx.TransportError:
+            raise SandboxAnswerLost(
+                f"the answer from the sandbox at {self.admin_url} was lost (the connection "
+                "broke or timed out)"
             ) from None
         try:
             body = response.json()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from domain.settings import Settings, load_settings
 from workers.codec import data_converter_for
@@ -20,16 +23,27 @@ async def connect(settings: Settings | None = None, *, serve_metrics: bool = Tru
     Its interceptors (OpenTelemetry tracing when `otel_tracing` is on) apply
     to workers built from it too. With `serve_metrics` the client runs on the
     runtime serving SDK metrics at `metrics_bind`; one-shot CLI commands pass
-    False, so `om status` beside a worker does not fight it for the port."""
+    False, so `om status` beside a worker does not fight it for the port, and
+    get `one_shot_runtime()`."""
     settings = settings or load_settings()
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter_for(settings),
         interceptors=interceptors_for(settings),
-        runtime=runtime_for(settings) if serve_metrics else None,
+        runtime=runtime_for(settings) if serve_metrics else one_shot_runtime(),
         **connect_kwargs(connection_settings(settings)),
     )
+
+
+@cache
+def one_shot_runtime() -> Runtime:
+    """A runtime without the SDK core's own log lines, for one-shot commands.
+
+    While Temporal is down the core retries each call for several seconds,
+    printing a warning with the transport error at every retry; a command
+    ends with its own one-line error instead (cli.errors)."""
+    return Runtime(telemetry=TelemetryConfig(logging=None))
 
 
 def workflow_id_for(opportunity_id: str) -> str:

@@ -6,6 +6,11 @@ stand-ins) persisted to `<home>/sandbox.db`, a worker and the HTTP API, and
 stops them all on Ctrl-C. Started again on the same home, it resumes: the
 server replays every running workflow to the worker, and the sandbox keeps
 its CRM records.
+
+It survives its own crash too: what it started is recorded in
+`<home>/dev-processes.json` (workers.dev_processes), so the next start stops
+a Temporal server left running by an `om dev` that was killed, and the demo
+submission, interrupted, is finished on the next start.
 """
 
 from __future__ import annotations
@@ -18,17 +23,27 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from domain.settings import Settings
+from domain.settings import DevPorts, Settings
+from workers.dev_processes import (
+    HomeInUse,
+    RecordedProcess,
+    clear_record,
+    record_started,
+    stop_leftovers,
+)
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
-API_PORT = 8000
 # Only `om dev` falls back to this; `om api` refuses intake without a secret.
 DEMO_INTAKE_SECRET = "demo-intake-secret"
+# Present from a home's first start until every demo opportunity was
+# submitted: an `om dev` killed in between finishes the job on its next start.
+DEMO_PENDING_FILE = "demo-pending"
 
 
 def temporal_binary() -> str:
@@ -46,10 +61,13 @@ def start_temporal(
     port: int = TEMPORAL_PORT,
     ui_port: int | None = TEMPORAL_UI_PORT,
     extra_args: list[str] | None = None,
+    on_spawn: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the dev server on its SQLite file and wait until it accepts
     connections. `ui_port=None` runs it headless (tests); `extra_args` go
-    to `temporal server start-dev` as they are."""
+    to `temporal server start-dev` as they are; `on_spawn(process)` runs as
+    soon as the process exists (`om dev` records it there). Stopped again
+    when it fails to start or the wait is interrupted (Ctrl-C)."""
     if _port_open(port):
         raise SystemExit(
             f"error: port {port} is in use: is another `make run` or Temporal server running?"
@@ -69,17 +87,24 @@ def start_temporal(
     ]
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     args += extra_args or []
+    # A session of its own: Ctrl-C in the terminal reaches `om dev` alone,
+    # which stops the worker before the server.
     process = subprocess.Popen(
         args, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )
-    deadline = time.monotonic() + 60
-    while not _port_open(port):
-        if process.poll() is not None:
-            raise SystemExit(f"error: the Temporal dev server exited; see {log}")
-        if time.monotonic() > deadline:
-            process.terminate()
-            raise SystemExit(f"error: the Temporal dev server did not start in 60 s; see {log}")
-        time.sleep(0.2)
+    try:
+        if on_spawn is not None:
+            on_spawn(process)
+        deadline = time.monotonic() + 60
+        while not _port_open(port):
+            if process.poll() is not None:
+                raise SystemExit(f"error: the Temporal dev server exited; see {log}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: the Temporal dev server did not start in 60 s; see {log}")
+            time.sleep(0.2)
+    except BaseException:
+        stop_process(process)
+        raise
     return process
 
 
@@ -102,42 +127,72 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
 
 
 def run_dev(settings: Settings, submit_demo: bool = True) -> None:
+    """Run everything until Ctrl-C / SIGTERM, then stop it all cleanly."""
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    first_start = not (home / "sandbox.db").exists()
-    from sandbox.server import (
-        DEFAULT_LICENSE_PORT,
-        DEFAULT_SALESFORCE_PORT,
-        DEFAULT_SUPPORT_DESK_PORT,
-        Sandbox,
-    )
+    ports = settings.dev_ports
+    from sandbox.server import Sandbox, SandboxStartError
 
     print(f"om dev: state in {home}")
-    temporal = start_temporal(home / "temporal.db", home / "temporal.log")
+    try:
+        for line in stop_leftovers(home):
+            print(line, flush=True)
+    except HomeInUse as error:
+        raise SystemExit(f"error: {error}") from None
+    demo_pending = home / DEMO_PENDING_FILE
+    if not (home / "sandbox.db").exists():
+        demo_pending.touch()  # before the sandbox creates its database
+
+    def record(process: subprocess.Popen[bytes]) -> None:
+        server_ports = [ports.temporal] + ([ports.temporal_ui] if ports.temporal_ui else [])
+        record_started(home, [RecordedProcess.of(process.pid, "Temporal server", server_ports)])
+
+    try:
+        temporal = start_temporal(
+            home / "temporal.db",
+            home / "temporal.log",
+            ports.temporal,
+            ui_port=ports.temporal_ui or None,
+            on_spawn=record,
+        )
+    except BaseException:
+        clear_record(home)
+        raise
     sandbox = Sandbox(
         home,
-        salesforce_port=DEFAULT_SALESFORCE_PORT,
-        support_desk_port=DEFAULT_SUPPORT_DESK_PORT,
-        license_port=DEFAULT_LICENSE_PORT,
+        salesforce_port=ports.salesforce,
+        support_desk_port=ports.support_desk,
+        license_port=ports.license,
     )
     try:
         info = sandbox.start()
-        if first_start:
+        demo = demo_pending.exists()
+        if demo and sandbox.state.store.count("Opportunity") == 0:
             sandbox.seed_demo()
-        settings = settings.model_copy(update={"home": home}).with_sandbox_defaults()
+        settings = settings.model_copy(
+            update={"home": home, "temporal_address": f"127.0.0.1:{ports.temporal}"}
+        ).with_sandbox_defaults()
         if settings.intake_secret is None:
             settings = settings.model_copy(update={"intake_secret": SecretStr(DEMO_INTAKE_SECRET)})
-        asyncio.run(_serve(settings, info, submit_demo and first_start))
+        asyncio.run(_serve(settings, info, demo_pending if demo and submit_demo else None))
     except KeyboardInterrupt:
         pass
+    except SandboxStartError as error:
+        raise SystemExit(
+            f"error: {error}: is another `make run` running? OM_DEV_PORTS__SALESFORCE, "
+            "OM_DEV_PORTS__SUPPORT_DESK and OM_DEV_PORTS__LICENSE choose other ports"
+        ) from None
     finally:
         print("\nom dev: stopping worker, API, sandbox and Temporal...")
         sandbox.stop()
         stop_process(temporal)
+        clear_record(home)
         print("om dev: stopped. Run `make run` again to resume what was in flight.")
 
 
-async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: ignore[no-untyped-def]
+async def _serve(settings: Settings, info, demo_pending: Path | None) -> None:  # type: ignore[no-untyped-def]
+    """Worker and API until a signal; submits the demo opportunities first
+    when `demo_pending` (the marker file) says they are not all submitted."""
     import uvicorn
 
     from api.app import create_app
@@ -146,22 +201,26 @@ async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: 
     from workers.intake import submit_all
     from workers.worker import build_worker, prepare_namespace
 
+    ports = settings.dev_ports
     client = await connect(settings)
     await prepare_namespace(client, settings)
     worker = build_worker(client, settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, client), host="127.0.0.1", port=API_PORT, log_level="warning"
+            create_app(settings, client), host="127.0.0.1", port=ports.api, log_level="warning"
         )
     )
     tasks = [
         asyncio.create_task(worker.run(), name="worker"),
         asyncio.create_task(server.serve(), name="api"),
     ]
-    if submit_demo:
+    if demo_pending is not None:
+        # Idempotent: only opportunities still awaiting signature are
+        # submitted, and a running workflow is found, not started again.
         started = await submit_all(Approvals(client, settings), settings)
-        print(f"om dev: submitted {started} demo opportunities for approval")
-    _print_banner(settings, info)
+        demo_pending.unlink(missing_ok=True)
+        print(f"om dev: submitted {started} demo opportunities for approval", flush=True)
+    _print_banner(settings, info, ports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -179,22 +238,23 @@ async def _serve(settings: Settings, info, submit_demo: bool) -> None:  # type: 
             raise task.exception()  # type: ignore[misc]
 
 
-def _print_banner(settings: Settings, info) -> None:  # type: ignore[no-untyped-def]
+def _print_banner(settings: Settings, info, ports: DevPorts) -> None:  # type: ignore[no-untyped-def]
     secret = settings.intake_secret.get_secret_value() if settings.intake_secret else ""
     secret_note = (
         f"demo secret '{secret}'" if secret == DEMO_INTAKE_SECRET else "from OM_INTAKE_SECRET"
     )
+    ui = f"http://127.0.0.1:{ports.temporal_ui}" if ports.temporal_ui else "off"
     users = "\n".join(
         f"    {u.email:<26} {u.role.value:<17} token {u.token}" for u in settings.roster
     )
     print(
         f"""
 Order Management orchestrator is up.
-  Temporal UI      http://127.0.0.1:{TEMPORAL_UI_PORT}
-  Temporal server  127.0.0.1:{TEMPORAL_PORT} (namespace {settings.temporal_namespace})
-  HTTP API         http://127.0.0.1:{API_PORT}   (OpenAPI docs at /docs)
-  Console          http://127.0.0.1:{API_PORT}/console   (sign in as one of the demo users)
-  Intake webhook   POST http://127.0.0.1:{API_PORT}/intake/salesforce, X-OM-Signature =
+  Temporal UI      {ui}
+  Temporal server  {settings.temporal_address} (namespace {settings.temporal_namespace})
+  HTTP API         http://127.0.0.1:{ports.api}   (OpenAPI docs at /docs)
+  Console          http://127.0.0.1:{ports.api}/console   (sign in as one of the demo users)
+  Intake webhook   POST http://127.0.0.1:{ports.api}/intake/salesforce, X-OM-Signature =
                    hex HMAC-SHA256 of the body with the intake secret ({secret_note})
   Salesforce       {info.salesforce_instance_url}  (sandbox, TLS CA {info.ca_file})
   Support desk     {info.support_desk_url}

@@ -351,7 +351,7 @@ def test_unreachable_salesforce_is_one_line(tmp_path):
     )
     result = om("renewals", "reconcile", "--dry-run")
     assert result.exit_code == 1
-    assert result.output.startswith("error: Salesforce unreachable")
+    assert result.output.startswith("error: cannot reach Salesforce at https://127.0.0.1:9:")
     assert len(result.output.strip().splitlines()) == 1
 
 

@@ -104,6 +104,6 @@ def test_commands_say_when_the_sandbox_is_not_running(stopped_home: Path):
     )
     one_line_error(
         runner.invoke(sandbox_app, ["deliver-license", "0065e00000DEMO01"]),
-        "not running",
+        "cannot reach the sandbox",
         str(port),
     )

@@ -276,6 +276,7 @@ async def test_connect_passes_interceptors_and_metrics_runtime(monkeypatch):
     await client_module.connect(settings, serve_metrics=False)
     await client_module.connect(Settings())
     served, one_shot, plain = seen
-    assert served["runtime"] is runtime_for(settings) and one_shot["runtime"] is None
+    assert served["runtime"] is runtime_for(settings)
+    assert one_shot["runtime"] is client_module.one_shot_runtime()
     assert isinstance(served["interceptors"][0], TracingInterceptor)
     assert plain["runtime"] is None and plain["interceptors"] == []
