@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
+from api import codec
 from api.console import console_router
 from api.deps import Ops, User, temporal_client
 from api.intake import intake_router
@@ -37,7 +38,6 @@ from domain.models import Region
 from domain.reasons import UnknownReasonCode
 from domain.settings import Settings, load_settings
 from workers.approvals import Approvals
-from workers.codec import codec_router
 from workers.queue_snapshot import Loader, QueueSnapshot
 
 
@@ -80,10 +80,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings or load_settings()
     app.state.queue_snapshot = QueueSnapshot(app.state.settings.queue_cache_seconds)
     app.state.client = client
+    app.state.payload_codec = None  # built from settings on first use (api.codec)
     if app.state.settings.api_metrics:
         install_metrics(app)
     app.include_router(intake_router())
-    app.include_router(codec_router())
+    app.include_router(codec.router)
     app.include_router(console_router())
 
     @app.exception_handler(OmError)
