@@ -13,26 +13,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import FastAPI, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Header, Query, Response
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api import codec
 from api.console import console_router
 from api.deps import Ops, User, temporal_client
+from api.errors import json_error
 from api.intake import intake_router
 from api.metrics import install_metrics
 from api.queue_view import QueueEntry, queue_json
-from domain.errors import (
-    Busy,
-    NotSubmitted,
-    OmError,
-    Refused,
-    Unavailable,
-    UnknownOpportunity,
-    UnknownUser,
-)
+from domain.errors import OmError
 from domain.messages import ApprovalStatus, DecisionReceipt
 from domain.models import Region
 from domain.reasons import UnknownReasonCode
@@ -87,22 +79,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(codec.router)
     app.include_router(console_router())
 
-    @app.exception_handler(OmError)
-    async def om_error(_: Request, error: OmError) -> JSONResponse:
-        code = {NotSubmitted: 404, UnknownOpportunity: 404, UnknownUser: 403}.get(type(error))
-        if isinstance(error, Refused):
-            code = {"forbidden": 403, "conflict": 409, "invalid": 422}[error.kind]
-        if isinstance(error, Busy):
-            return JSONResponse(
-                {"detail": str(error)}, status_code=429, headers={"Retry-After": "1"}
-            )
-        if isinstance(error, Unavailable):
-            code = 503
-        return JSONResponse({"detail": str(error)}, status_code=code or 400)
-
-    @app.exception_handler(UnknownReasonCode)
-    async def bad_reason(_: Request, error: UnknownReasonCode) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=422)
+    app.add_exception_handler(OmError, json_error)
+    app.add_exception_handler(UnknownReasonCode, json_error)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -3,8 +3,8 @@
 Specialists live in a queue all day, so the console is plain HTML forms over
 the very operations the API and the CLI use (`workers.approvals.Approvals`):
 no front-end build step, no JavaScript needed, and every refusal the workflow
-gives (403 / 409 / 422) is shown inline with its sentence, exactly as the API
-would answer it.
+gives is shown inline with the status and sentence the API would answer
+(`api.errors`).
 
 Sign-in stores the user's roster token in an HttpOnly, SameSite=Lax cookie
 scoped to `/console`. Every state-changing form carries a CSRF token, an HMAC
@@ -33,9 +33,10 @@ from fastapi.templating import Jinja2Templates
 from temporalio.service import RPCError
 
 from api.deps import approvals
+from api.errors import answer_for
 from api.queue_view import queue_entries, sla_clock
 from domain.calendar import calendar_for
-from domain.errors import NotSubmitted, OmError, Refused, UnknownOpportunity, UnknownUser
+from domain.errors import OmError
 from domain.messages import ApprovalStatus
 from domain.models import Region, Stage
 from domain.reasons import ReasonCode, UnknownReasonCode, parse_reason_codes
@@ -75,6 +76,7 @@ _ERROR_TITLES = {
     404: "Not found",
     409: "Already decided or not pending",
     422: "Incomplete request",
+    429: "Busy: try again in a moment",
     503: "Temporal is unavailable",
 }
 _PENDING_FOR_REP = {
@@ -224,18 +226,12 @@ async def _ops(request: Request) -> Approvals:
 
 
 def _error_for(error: Exception) -> InlineError:
-    """The API's status code and sentence for a failure, for inline display."""
-    if isinstance(error, Refused):
-        code = {"forbidden": 403, "conflict": 409, "invalid": 422}.get(error.kind, 409)
-        return InlineError(code, str(error))
-    if isinstance(error, NotSubmitted | UnknownOpportunity):
-        return InlineError(404, str(error))
-    if isinstance(error, UnknownUser):
-        return InlineError(403, str(error))
-    if isinstance(error, UnknownReasonCode):
-        return InlineError(422, str(error))
-    if isinstance(error, OmError):
-        return InlineError(400, str(error))
+    """The API's status code and sentence for a failure, for inline display.
+
+    Domain errors take their status from `api.errors`, as the JSON API
+    does; Temporal not answering (an RPC error, or no connection) is a 503."""
+    if isinstance(error, OmError | UnknownReasonCode):
+        return InlineError(answer_for(error).status, str(error))
     if isinstance(error, RPCError):
         return InlineError(503, f"Temporal could not answer: {error}")
     return InlineError(503, f"could not reach Temporal: {error}")
