@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
-from api.console import _error_for as error_for
+from api.console.shared import error_for
 from api.errors import answer_for
 from domain.errors import (
     Busy,
