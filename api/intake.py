@@ -25,6 +25,8 @@ MAX_BODY_BYTES = 1024 * 1024
 """A submission is a few KB; a megabyte is generous and keeps one caller from
 making the API buffer (and HMAC) arbitrary amounts of memory."""
 
+router = APIRouter(tags=["intake"])
+
 
 class _TooLarge(Exception):
     pass
@@ -59,41 +61,36 @@ def _field_errors(error: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-def intake_router() -> APIRouter:
-    router = APIRouter(tags=["intake"])
-
-    @router.post("/intake/salesforce", status_code=202)
-    async def salesforce_intake(request: Request) -> JSONResponse:
-        """Start the opportunity's approval workflow (idempotent)."""
-        settings = request.app.state.settings
-        if settings.intake_secret is None:
-            return JSONResponse(
-                {"detail": "intake is not configured: set OM_INTAKE_SECRET"}, status_code=503
-            )
-        try:
-            body = await _read_capped(request, MAX_BODY_BYTES)
-        except _TooLarge:
-            return JSONResponse(
-                {"detail": f"body larger than {MAX_BODY_BYTES} bytes (1 MiB): refused"},
-                status_code=413,
-            )
-        given = request.headers.get(SIGNATURE_HEADER, "")
-        expected = sign(body, settings.intake_secret.get_secret_value())
-        if not hmac.compare_digest(given.lower(), expected):
-            return JSONResponse(
-                {"detail": f"invalid or missing {SIGNATURE_HEADER} signature"}, status_code=401
-            )
-        try:
-            opportunity = Opportunity.model_validate(json.loads(body))
-        except ValueError as error:  # JSONDecodeError and ValidationError both
-            detail = (
-                _field_errors(error)
-                if isinstance(error, ValidationError)
-                else [{"field": "body", "reason": f"not JSON: {error}"}]
-            )
-            return JSONResponse({"detail": detail}, status_code=422)
-        ops = await approvals(request)
-        workflow_id, started = await ops.submit(opportunity)
-        return JSONResponse({"workflow_id": workflow_id, "started": started}, status_code=202)
-
-    return router
+@router.post("/intake/salesforce", status_code=202)
+async def salesforce_intake(request: Request) -> JSONResponse:
+    """Start the opportunity's approval workflow (idempotent)."""
+    settings = request.app.state.settings
+    if settings.intake_secret is None:
+        return JSONResponse(
+            {"detail": "intake is not configured: set OM_INTAKE_SECRET"}, status_code=503
+        )
+    try:
+        body = await _read_capped(request, MAX_BODY_BYTES)
+    except _TooLarge:
+        return JSONResponse(
+            {"detail": f"body larger than {MAX_BODY_BYTES} bytes (1 MiB): refused"},
+            status_code=413,
+        )
+    given = request.headers.get(SIGNATURE_HEADER, "")
+    expected = sign(body, settings.intake_secret.get_secret_value())
+    if not hmac.compare_digest(given.lower(), expected):
+        return JSONResponse(
+            {"detail": f"invalid or missing {SIGNATURE_HEADER} signature"}, status_code=401
+        )
+    try:
+        opportunity = Opportunity.model_validate(json.loads(body))
+    except ValueError as error:  # JSONDecodeError and ValidationError both
+        detail = (
+            _field_errors(error)
+            if isinstance(error, ValidationError)
+            else [{"field": "body", "reason": f"not JSON: {error}"}]
+        )
+        return JSONResponse({"detail": detail}, status_code=422)
+    ops = await approvals(request)
+    workflow_id, started = await ops.submit(opportunity)
+    return JSONResponse({"workflow_id": workflow_id, "started": started}, status_code=202)

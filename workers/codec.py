@@ -14,9 +14,10 @@ payload's `encryption-key-id` metadata; every known key decrypts. Rotation is
 therefore: add a new key in front, deploy, and keep the old one for as long
 as histories encrypted with it are retained.
 
-The Temporal UI cannot read ciphertext, so `codec_router()` serves the codec
-server protocol the UI speaks (`POST /codec/decode`, `POST /codec/encode`)
-to roster users allowed to read histories (auditors and Order Management).
+The Temporal UI cannot read ciphertext, so the API serves the codec server
+protocol the UI speaks from `api/codec.py`. That HTTP part is kept out of
+this module: the worker and every client import it, and they need no web
+framework.
 """
 
 from __future__ import annotations
@@ -26,15 +27,13 @@ import binascii
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from fastapi import APIRouter, HTTPException, Request, Response
-from google.protobuf import json_format
-from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
@@ -48,7 +47,6 @@ ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 NONCE_BYTES = 12
 KEY_BYTES = 32
-CODEC_ROLES = frozenset({"auditor", "order_management"})
 
 
 class EncryptionConfigError(ValueError):
@@ -171,110 +169,3 @@ def data_converter_for(settings: Any) -> DataConverter:
         payload_codec=EncryptionCodec.from_settings(config),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
-
-
-# --- codec server for the Temporal UI -------------------------------------------------
-
-
-def _codec_user(request: Request) -> Any:
-    """The roster user of the bearer token, if their role may read histories."""
-    from fastapi.security import HTTPAuthorizationCredentials
-    from fastapi.security.utils import get_authorization_scheme_param
-
-    from api.deps import current_user  # lazy: api.deps imports workers.client
-
-    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
-    credentials = (
-        HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-        if scheme.lower() == "bearer" and token
-        else None
-    )
-    user = current_user(request, credentials)
-    if str(user.role) not in CODEC_ROLES:
-        raise HTTPException(
-            403, f"role {user.role} may not decode payloads (auditor or order_management only)"
-        )
-    return user
-
-
-def _cors_headers(request: Request, origins: Iterable[str]) -> dict[str, str]:
-    origin = request.headers.get("Origin")
-    if not origin or origin not in set(origins):
-        return {}
-    return {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Namespace",
-        "Access-Control-Allow-Credentials": "true",
-        "Vary": "Origin",
-    }
-
-
-def codec_router(codec: EncryptionCodec | None = None) -> APIRouter:
-    """`POST /codec/encode` and `/codec/decode` (Temporal codec server protocol:
-    JSON `{"payloads": [{"metadata": {k: base64}, "data": base64}]}`).
-
-    CORS is answered here rather than by app-wide middleware so mounting the
-    router changes nothing else in the app; preflights carry no token, so
-    they are answered without one. `codec` defaults to the one built from
-    the app's settings (503 while encryption is off)."""
-    router = APIRouter(tags=["codec"])
-
-    def settings_of(request: Request) -> PayloadEncryption:
-        return encryption_settings(request.app.state.settings)
-
-    def codec_of(request: Request) -> EncryptionCodec:
-        if codec is not None:
-            return codec
-        cached = getattr(request.app.state, "payload_codec", None)
-        if cached is None:
-            config = settings_of(request)
-            if not config.enabled:
-                raise HTTPException(503, "payload encryption is off: nothing to decode")
-            cached = EncryptionCodec.from_settings(config)
-            request.app.state.payload_codec = cached
-        return cached
-
-    async def run(request: Request, decode: bool) -> Response:
-        cors = _cors_headers(request, settings_of(request).ui_origins)
-        try:  # errors carry the CORS headers too, or the UI only sees "network error"
-            _codec_user(request)
-            active = codec_of(request)
-        except HTTPException as error:
-            headers = {**(error.headers or {}), **cors}
-            raise HTTPException(error.status_code, error.detail, headers) from None
-        try:
-            payloads = json_format.Parse(await request.body(), Payloads())
-        except (json_format.ParseError, UnicodeDecodeError) as error:
-            raise HTTPException(
-                422, f"not a codec request {{'payloads': [...]}}: {error}", cors
-            ) from error
-        try:
-            done = (
-                await active.decode(payloads.payloads)
-                if decode
-                else await active.encode(payloads.payloads)
-            )
-        except ValueError as error:
-            raise HTTPException(422, str(error), cors) from error
-        text = json_format.MessageToJson(Payloads(payloads=done))
-        return Response(text, media_type="application/json", headers=cors)
-
-    async def preflight(request: Request) -> Response:
-        return Response(
-            status_code=204, headers=_cors_headers(request, settings_of(request).ui_origins)
-        )
-
-    @router.post("/codec/decode")
-    async def decode(request: Request) -> Response:
-        """Decrypt payloads for the Temporal UI (auditors and Order Management)."""
-        return await run(request, decode=True)
-
-    @router.post("/codec/encode")
-    async def encode(request: Request) -> Response:
-        """Encrypt payloads the UI sends (e.g. a signal typed in the UI)."""
-        return await run(request, decode=False)
-
-    router.add_api_route("/codec/decode", preflight, methods=["OPTIONS"], include_in_schema=False)
-    router.add_api_route("/codec/encode", preflight, methods=["OPTIONS"], include_in_schema=False)
-    return router

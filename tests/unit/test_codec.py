@@ -14,6 +14,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
+from api.codec import router as codec_router
 from domain.settings import Settings
 from workers.codec import (
     ENCODING,
@@ -21,7 +22,6 @@ from workers.codec import (
     EncryptionCodec,
     EncryptionConfigError,
     PayloadEncryption,
-    codec_router,
     data_converter_for,
     encryption_settings,
     load_keys,
@@ -144,7 +144,7 @@ UI = "http://localhost:8233"
 async def codec_api():
     app = FastAPI()
     app.state.settings = _settings(k1=K1)
-    app.include_router(codec_router())
+    app.include_router(codec_router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         yield client
@@ -200,7 +200,7 @@ async def test_preflight_answers_only_known_ui_origins(codec_api):
 async def test_codec_endpoint_is_503_while_encryption_is_off():
     app = FastAPI()
     app.state.settings = Settings()
-    app.include_router(codec_router())
+    app.include_router(codec_router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         response = await client.post(

@@ -501,7 +501,7 @@ async def test_queue_api_serves_one_shared_listing_and_shows_own_decisions_at_on
 async def test_a_long_queue_page_shows_its_first_rows_and_says_so(
     dev_console, dev_harness, example_payload, monkeypatch
 ):
-    monkeypatch.setattr("api.console.CONSOLE_QUEUE_ROWS", 1)
+    monkeypatch.setattr("api.console.queue.CONSOLE_QUEUE_ROWS", 1)
     first = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
     second = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
     await listed(dev_harness, first.id, second.id)
