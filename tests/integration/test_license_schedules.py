@@ -28,7 +28,7 @@ from domain.messages import CrmUpdate
 from domain.models import Region
 from domain.settings import load_settings
 from tests.conftest import venv_binary
-from workers.license_schedules import ensure_license_review_schedules
+from workers.schedules import ensure_license_review_schedules
 from workflows.license_review import LicenseReviewWorkflow
 
 

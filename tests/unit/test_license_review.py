@@ -29,7 +29,7 @@ from domain.settings import Settings, load_settings
 from sandbox.schema import records_for
 from sandbox.soql import parse
 from sandbox.store import Store
-from workers.license_schedules import license_review_schedule_id, review_spec
+from workers.schedules import license_review_schedule_id, review_spec
 
 AMER = calendar_for(Region.AMER)
 

@@ -13,7 +13,7 @@ from activities.renewals import RECONCILE_ACTIVITY, DiscrepancyRow, RenewalsRun
 from domain.settings import Settings
 from tests.clock import clock_now
 from tests.replay.record import record_if_asked
-from workers.renewal_schedules import RENEWAL_SCHEDULE, renewal_schedule
+from workers.schedules import RENEWAL_SCHEDULE, renewal_schedule
 from workflows.renewal_reconciliation import RenewalReconciliationWorkflow
 
 
