@@ -10,10 +10,12 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP) browser
 
-$(STAMP): pyproject.toml
+# The runtime project with its test and dev extras, and the sandbox and
+# load-test packages from devtools/ (not in the runtime wheel), both editable.
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e ./devtools
 	touch $(STAMP)
 
 # The browser tests drive Debian's Chromium through Playwright's Python

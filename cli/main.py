@@ -121,6 +121,9 @@ async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyp
 @app.command()
 def dev() -> None:
     """Run everything locally: Temporal dev server, sandbox, worker and API (`make run`)."""
+    from cli.sandbox import require_dev_tools
+
+    require_dev_tools("om dev")
     from workers.dev import run_dev
     from workers.telemetry import configure_logging
 

@@ -9,6 +9,7 @@ do not load it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -45,6 +46,22 @@ def _fail(message: str) -> NoReturn:
     there because cli.main imports this module while it loads)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
+
+
+# What `om dev` and `om sandbox` import beyond the runtime wheel: the sandbox
+# package (devtools/pyproject.toml) and the `dev` extra.
+DEV_TOOLS = ("sandbox", "trustme", "psutil")
+
+
+def require_dev_tools(command: str) -> None:
+    """One line instead of an ImportError where only the runtime wheel is
+    installed (`pip install .`, the Docker image): it leaves the sandbox out."""
+    missing = [name for name in DEV_TOOLS if importlib.util.find_spec(name) is None]
+    if missing:
+        _fail(
+            f"`{command}` needs the development tools (missing {', '.join(missing)}): "
+            "run `make install` in a checkout"
+        )
 
 
 def _print_json(data: Any) -> None:
@@ -96,6 +113,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the sandbox in the foreground (no subcommand); Ctrl-C stops it."""
+    require_dev_tools("om sandbox")
     if ctx.invoked_subcommand is not None:
         return
     from sandbox.server import SandboxInfo, SandboxStartError, run_sandbox
