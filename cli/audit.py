@@ -14,19 +14,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import re
 import sys
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+# The replay engine lives in cli.replay; its verdict and the workflow-id
+# helper stay importable from here, where `om replay` is.
+from cli.replay import (
+    ReplayOutcome,
+    ReplaySource,
+    default_jobs,
+    file_sources,
+    prepare,
+    replay_in_process,
+    replay_in_processes,
+)
+from cli.replay import history_workflow_id as history_workflow_id
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHistory
@@ -210,30 +219,6 @@ def history_export(opportunity_id: str, file: Path, as_json: JsonOpt = False) ->
 # ---- om replay ---------------------------------------------------------------------------
 
 
-@dataclass
-class ReplayOutcome:
-    """One history's verdict: ok, a replay failure, or a history that could not be read."""
-
-    source: str
-    workflow_id: str = ""
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class _Source:
-    """A history to replay: a file, or a workflow run found by the visibility query."""
-
-    label: str
-    path: Path | None = None
-    workflow_id: str = ""
-    run_id: str = ""
-    from_directory: bool = False
-
-
 def replay(
     paths: Annotated[
         list[Path] | None,
@@ -249,6 +234,15 @@ def replay(
             help=f'Also replay the workflows this visibility query lists, e.g. "{DEFAULT_QUERY}".',
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            help="Processes replaying side by side (1: in this process). Default: one per CPU, "
+            "with at least 50 histories each. Output stays in input order.",
+            metavar="N",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay histories against today's workflow code; exit 1 if any fails."""
@@ -256,12 +250,14 @@ def replay(
 
     if not paths and not query:
         fail('give history files or directories, or --query (e.g. --query "' + DEFAULT_QUERY + '")')
-    sources: list[_Source] = []
+    if jobs is not None and jobs < 1:
+        fail(f"--jobs: must be 1 or more, got {jobs}")
+    sources: list[ReplaySource] = []
     seen: set[Path] = set()
     for path in paths or []:
         if not path.exists():
             fail(f"no such file or directory: {path}")
-        for source in _file_sources(path):
+        for source in file_sources(path):
             assert source.path is not None
             if source.path.resolve() not in seen:  # a file named twice replays once
                 seen.add(source.path.resolve())
@@ -273,7 +269,9 @@ def replay(
             "nothing to replay: no *.json histories found"
             + (" and no workflows matched" if query else "")
         )
-    outcomes, skipped = run_async(lambda: _replay_all(sources, show_progress=not as_json))
+    prepare()
+    jobs = min(jobs, len(sources)) if jobs is not None else default_jobs(len(sources))
+    outcomes, skipped = _replay_all(sources, jobs, show_progress=not as_json)
     failed = [o for o in outcomes if not o.ok]
     ok = len(outcomes) - len(failed)
     noun = "history" if len(outcomes) == 1 else "histories"
@@ -298,18 +296,10 @@ def replay(
         raise typer.Exit(1)
 
 
-def _file_sources(path: Path) -> Iterator[_Source]:
-    if path.is_dir():
-        for found in sorted(path.rglob("*.json")):
-            yield _Source(label=str(found), path=found, from_directory=True)
-    else:
-        yield _Source(label=str(path), path=path)
-
-
-async def _query_sources(query: str) -> list[_Source]:
+async def _query_sources(query: str) -> list[ReplaySource]:
     client = await _client()
     return [
-        _Source(
+        ReplaySource(
             label=f"{execution.id} (run {execution.run_id})",
             workflow_id=execution.id,
             run_id=execution.run_id or "",
@@ -318,78 +308,20 @@ async def _query_sources(query: str) -> list[_Source]:
     ]
 
 
-def history_workflow_id(text_or_data: str | dict[str, Any], fallback: str) -> str:
-    """The workflow id a history JSON names (newer servers record it in the start
-    event), else `fallback` (the file name): `WorkflowHistory.from_json` needs one."""
-    data = json.loads(text_or_data) if isinstance(text_or_data, str) else text_or_data
-    events = data.get("events") or []
-    started = events[0].get("workflowExecutionStartedEventAttributes", {}) if events else {}
-    return started.get("workflowId") or fallback
-
-
-def _load_file(source: _Source) -> WorkflowHistory | None:
-    """The history in a file; None for a JSON file in a directory that is not a
-    history (an evidence pack's manifest, say). Raises ValueError with a reason."""
-    from temporalio.client import WorkflowHistory
-
-    assert source.path is not None
-    try:
-        data = json.loads(source.path.read_text())
-    except OSError as error:
-        raise ValueError(f"cannot read: {error.strerror or error}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        if source.from_directory:
-            return None
-        raise ValueError(f"not JSON: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
-        if source.from_directory:
-            return None
-        raise ValueError("not a workflow history (no events)")
-    try:
-        return WorkflowHistory.from_json(history_workflow_id(data, source.path.stem), data)
-    except Exception as error:  # protobuf's parse errors have no common base
-        raise ValueError(f"not a readable workflow history: {error}") from error
-
-
-def _quiet_runtime() -> Any:
-    """A Temporal runtime that keeps the replayer's own warnings (the same
-    nondeterminism error, as a log line) off the terminal: we print them once."""
-    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-
-    return Runtime(
-        telemetry=TelemetryConfig(
-            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
-        ),
-        worker_heartbeat_interval=None,
-    )
-
-
-_FAILURE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
-
-
-def describe_replay_failure(error: BaseException) -> str:
-    """One line: the error type and the message Temporal's core put inside its
-    `Failure { message: "..." }` debug text (the nondeterminism explanation)."""
-    text = str(error)
-    found = _FAILURE_MESSAGE.search(text)
-    message = found.group(1).replace('\\"', '"').replace("\\'", "'") if found else text
-    return f"{type(error).__name__}: {' '.join(message.split())}"
-
-
-async def _replay_all(
-    sources: list[_Source], show_progress: bool
+def _replay_all(
+    sources: list[ReplaySource], jobs: int, show_progress: bool
 ) -> tuple[list[ReplayOutcome], list[str]]:
-    """Replay every source in one replayer worker, a line per history; also
-    the JSON files found in directories that are not histories (skipped)."""
+    """Replay every source, in this process (`jobs` 1) or in `jobs` processes,
+    printing a line per history in input order; also the JSON files found in
+    directories that are not histories (skipped)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.service import RPCError
-    from temporalio.worker import Replayer
 
-    from workflows import ALL_WORKFLOWS
+    from cli.main import fail, run_async
+    from domain.errors import OmError
 
     console = _stdout()
     outcomes: list[ReplayOutcome] = []
+    skipped: list[str] = []
     progress = Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -400,12 +332,13 @@ async def _replay_all(
         disable=not (show_progress and console.is_terminal),
     )
     task = progress.add_task("", total=len(sources))
-    pushed: list[_Source] = []
-    skipped: list[str] = []
 
-    def report(outcome: ReplayOutcome) -> None:
+    def report(position: int, outcome: ReplayOutcome | None) -> None:
+        progress.update(task, advance=1, description=sources[position].label)
+        if outcome is None:  # not a history: skipped, not counted
+            skipped.append(sources[position].label)
+            return
         outcomes.append(outcome)
-        progress.advance(task)
         if not show_progress:
             return
         if outcome.ok:
@@ -415,49 +348,12 @@ async def _replay_all(
                 f"[red]FAIL[/red]  {escape(outcome.source)}: {escape(outcome.error or '')}"
             )
 
-    async def histories() -> AsyncIterator[WorkflowHistory]:
-        client = None
-        for source in sources:
-            progress.update(task, description=source.label)
+    with progress:
+        if jobs == 1:
+            run_async(lambda: replay_in_process(sources, report))
+        else:
             try:
-                if source.path is not None:
-                    history = _load_file(source)
-                    if history is None:  # not a history: skipped, not counted
-                        skipped.append(source.label)
-                        progress.advance(task)
-                        continue
-                else:
-                    client = client or await _client()
-                    handle = client.get_workflow_handle(source.workflow_id, run_id=source.run_id)
-                    history = await handle.fetch_history()
-            except (ValueError, RPCError) as error:
-                report(ReplayOutcome(source.label, source.workflow_id, str(error)))
-                continue
-            pushed.append(source)
-            yield history
-
-    replayer = Replayer(
-        workflows=ALL_WORKFLOWS,
-        data_converter=pydantic_data_converter,
-        runtime=_quiet_runtime(),
-    )
-    python_logger = logging.getLogger("temporalio")
-    level = python_logger.level
-    python_logger.setLevel(logging.ERROR)
-    try:
-        with progress:
-            async with replayer.workflow_replay_iterator(histories()) as results:
-                async for result in results:
-                    # One history at a time: the result is the last one handed over.
-                    source = pushed[-1]
-                    error = result.replay_failure
-                    report(
-                        ReplayOutcome(
-                            source.label,
-                            result.history.workflow_id,
-                            describe_replay_failure(error) if error else None,
-                        )
-                    )
-    finally:
-        python_logger.setLevel(level)
+                replay_in_processes(sources, jobs, report)
+            except OmError as error:  # the same one line as in-process
+                fail(str(error))
     return outcomes, skipped

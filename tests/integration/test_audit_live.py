@@ -112,6 +112,15 @@ def test_audit_evidence_pack_history_export_and_replay_of_a_live_run(
     assert result.exit_code == 0, result.output
     assert "replayed 1 history: 1 ok, 0 failed" in result.stdout
 
+    # In two processes: the live run is fetched by a replay process of its own.
+    query = f"WorkflowId='opportunity-{opp}'"
+    result = audit_cli("replay", str(exported), "--query", query, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    first, second, summary = result.stdout.splitlines()
+    assert first == f"ok    {exported}"
+    assert second.startswith(f"ok    opportunity-{opp} (run ")
+    assert summary == "replayed 2 histories: 2 ok, 0 failed"
+
     unknown = audit_cli("audit", "006NOSUCHOPP")
     assert unknown.exit_code == 1
     assert "006NOSUCHOPP" in unknown.stderr and len(unknown.stderr.strip().splitlines()) == 1

@@ -19,6 +19,7 @@ from workflows.opportunity_approval import _RETRY, _TIMEOUT, OpportunityApproval
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 APPROVED = HISTORIES / "test_saas_deal_approved_by_om_and_billing_completes.json"
+KNOWN_BUGS = Path(__file__).parents[1] / "fixtures" / "known-bugs"
 
 
 @pytest.fixture
@@ -144,6 +145,7 @@ def test_unreadable_file_named_on_the_command_line_fails_in_one_line(
     [
         ((), "give history files or directories, or --query"),
         (("/nonexistent/histories",), "no such file or directory: /nonexistent/histories"),
+        (("--jobs", "0", str(APPROVED)), "--jobs: must be 1 or more, got 0"),
     ],
 )
 def test_bad_arguments_are_one_clear_line(om: typer.Typer, args: tuple[str, ...], message: str):
@@ -152,3 +154,35 @@ def test_bad_arguments_are_one_clear_line(om: typer.Typer, args: tuple[str, ...]
     assert result.exit_code == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_folder_with_broken_histories_reports_a_line_per_history_in_input_order(
+    om: typer.Typer, tmp_path: Path, jobs: str
+):
+    for n, path in enumerate(sorted(HISTORIES.glob("*.json"))[:6]):
+        (tmp_path / f"{n:02d}-{path.name}").write_text(path.read_text())
+    # Named to sort among the recorded ones: their lines must come in between.
+    known_bug = tmp_path / "02-known-bug.json"
+    known_bug.write_text((KNOWN_BUGS / "update-accepted-while-round-opens.json").read_text())
+    retired = json.loads(APPROVED.read_text())
+    started = retired["events"][0]["workflowExecutionStartedEventAttributes"]
+    started["workflowType"]["name"] = "RetiredWorkflow"
+    unknown_type = tmp_path / "04-unknown-type.json"
+    unknown_type.write_text(json.dumps(retired))
+    failures = {
+        known_bug: "NondeterminismError: ",
+        unknown_type: "RuntimeError: Workflow class RetiredWorkflow is not registered",
+    }
+    expected = [
+        f"FAIL  {path}: {failures[path]}" if path in failures else f"ok    {path}"
+        for path in sorted(tmp_path.glob("*.json"))
+    ]
+
+    result = run(om, "replay", str(tmp_path), "--jobs", jobs)
+
+    assert result.exit_code == 1
+    *lines, summary = result.stdout.splitlines()
+    assert [line[: len(start)] for line, start in zip(lines, expected, strict=True)] == expected
+    assert summary == "replayed 8 histories: 6 ok, 2 failed"
+    assert "Traceback" not in result.output + result.stderr
