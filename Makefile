@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay clean
 
 install: $(STAMP) browser
 
@@ -66,6 +66,11 @@ bench-calendar: install
 bench-reconcile: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_reconcile.py
+
+# `om replay` over 1,000 histories built from tests/histories (target 30 s on
+# 2 cores) beside one process with one Replayer, as before --jobs.
+bench-replay: install
+	$(BIN)/python benchmarks/bench_replay.py --breakdown $(BENCH_REPLAY_ARGS)
 
 # Full cycle vs a same-shape baseline, then 10,000 parked opportunities:
 # about 40 minutes on 2 cores. Smaller: make bench-load BENCH_LOAD_ARGS="--n 200 --parked 2000"
