@@ -1,14 +1,21 @@
 """Benchmark `om replay` at audit scale: 1,000 histories, target 30 s on 2 cores.
 
-Why: an auditor replays every workflow of a period at once, and `om replay`
-used to take minutes for that. This script builds the auditor's folder from
-the recorded histories and times, on the same folder in the same run:
+Why: an auditor replays every workflow of a period at once. This script
+builds the auditor's folder from the recorded histories and times, on the
+same folder in the same run:
 
-1. fresh Replayer: one process, a new `Replayer` per history (the way
-   tests/replay does it; `replay_one_at_a_time` below);
-2. `om replay --jobs 1`: one process, one Replayer for all histories, which
-   is what `om replay` did before `--jobs` (the baseline of the ratio);
-3. `om replay`: the default, one process per CPU.
+1. before, fresh Replayer: one process, a new `Replayer` per history (the
+   way tests/replay does it; `replay_one_at_a_time` below);
+2. before, `om replay`: one process, one Replayer for all histories, as
+   `om replay` did before `--jobs` (`replay_in_one_replayer`): the baseline;
+3. `om replay --jobs 1`: the same, plus the workflow bytecode it now writes
+   first;
+4. `om replay`: the default, a process per CPU.
+
+Both ways before run without the workflow modules' bytecode, as they did on
+a tree where Python writes none (PYTHONDONTWRITEBYTECODE=1, our development
+machines; `without_workflow_bytecode` below). A copy installed by pip has
+the bytecode already: there row 3 is the baseline.
 
 Each is a process of its own, started from scratch (interpreter, imports,
 Temporal runtime), because an auditor's command pays for those too; wall
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -40,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,7 +84,24 @@ def build_folder(folder: Path, n: int) -> list[Path]:
     return written
 
 
-# ---- the fresh-Replayer way ---------------------------------------------------------------
+# ---- the ways before ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def without_workflow_bytecode(warm_up: Path) -> Iterator[None]:
+    """Replay as on a tree without the workflow modules' bytecode, where
+    Python writes none (PYTHONDONTWRITEBYTECODE=1): as before `om replay`
+    wrote it.
+
+    One history is replayed first, so that everything else is imported as
+    usual, from its bytecode; then Python is pointed at an empty bytecode
+    folder and told to write none, so that each of the sandbox's imports of
+    the workflow modules compiles their source. No file of the tree is touched."""
+    asyncio.run(replay_one_at_a_time([warm_up]))
+    with tempfile.TemporaryDirectory(prefix="no-bytecode-") as empty:
+        sys.pycache_prefix = empty
+        sys.dont_write_bytecode = True
+        yield
 
 
 async def replay_one_at_a_time(paths: list[Path]) -> int:
@@ -95,6 +121,23 @@ async def replay_one_at_a_time(paths: list[Path]) -> int:
         replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         ok += result.replay_failure is None
+    return ok
+
+
+def replay_in_one_replayer(paths: list[Path]) -> int:
+    """What `om replay` did before `--jobs`: one Replayer in this process,
+    a line per history; the number that replayed without failure."""
+    from cli.replay import ReplaySource, replay_in_process
+
+    ok = 0
+
+    def report(position: int, outcome: Any) -> None:
+        nonlocal ok
+        print(f"ok    {outcome.source}" if outcome.ok else f"FAIL  {outcome.source}")
+        ok += outcome.ok
+
+    sources = [ReplaySource(label=str(p), path=p) for p in paths]
+    asyncio.run(replay_in_process(sources, report))
     return ok
 
 
@@ -180,6 +223,7 @@ def breakdown(paths: list[Path]) -> dict[str, float]:
             workflows=ALL_WORKFLOWS,
             data_converter=pydantic_data_converter,
             workflow_runner=TimedSandbox(),
+            build_id="om-replay",
         )
         results = await replayer.replay_workflows(feed(), raise_on_replay_failure=True)
         assert not results.replay_failures
@@ -230,13 +274,19 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true", help="also where the CPU time goes")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="build the folder in DIR, keep it")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
-    # The fresh-Replayer way, run by this script in a process of its own.
-    parser.add_argument("--fresh-replayer-per-history", type=Path, help=argparse.SUPPRESS)
+    # The ways before, each run by this script in a process of its own.
+    parser.add_argument("--way", choices=["fresh", "before"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.fresh_replayer_per_history:
-        paths = sorted(args.fresh_replayer_per_history.glob("*.json"))
-        print(asyncio.run(replay_one_at_a_time(paths)), "ok")
+    if args.way:
+        paths = sorted(args.folder.glob("*.json"))
+        with without_workflow_bytecode(paths[0]):
+            if args.way == "fresh":
+                ok = asyncio.run(replay_one_at_a_time(paths))
+            else:
+                ok = replay_in_one_replayer(paths)
+        print(f"{ok} of {len(paths)} ok")
         return
 
     from cli.replay import default_jobs, prepare
@@ -247,7 +297,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
         paths = build_folder(folder, args.n)
         n = len(paths)
-        # Bytecode for every way alike, so the figures compare replay, not compiling.
+        # The workflow bytecode is there for every way; `before` hides it itself.
         prepare()
         jobs = args.jobs or default_jobs(n)
         info = machine()
@@ -255,18 +305,15 @@ def main() -> None:
         print(f"{n} histories from {RECORDED.relative_to(ROOT)} in {folder}")
         print(f"machine: {info['cpu']}, {info['cpus']} CPUs, Python {info['python']}")
 
-        fresh = timed(
-            "fresh Replayer per history, 1 process",
-            [sys.executable, __file__, "--fresh-replayer-per-history", str(folder)],
-            n,
-        )
-        if fresh.stdout.split()[0] != str(n):
-            raise SystemExit(f"fresh Replayer: {fresh.stdout.strip()} of {n}")
-        one = timed(
-            "om replay --jobs 1 (as before --jobs)",
-            [str(OM), "replay", str(folder), "--jobs", "1"],
-            n,
-        )
+        def way(name: str) -> list[str]:
+            return [sys.executable, __file__, "--way", name, "--folder", str(folder)]
+
+        fresh = timed("before: fresh Replayer per history", way("fresh"), n)
+        before = timed("before: om replay, 1 Replayer", way("before"), n)
+        for run in (fresh, before):
+            if run.stdout.splitlines()[-1:] != [f"{n} of {n} ok"]:
+                raise SystemExit(f"{run.way}: {run.stdout.splitlines()[-1:]}")
+        one = timed("om replay --jobs 1", [str(OM), "replay", str(folder), "--jobs", "1"], n)
         new = timed(
             f"om replay (--jobs {jobs})", [str(OM), "replay", str(folder), "--jobs", str(jobs)], n
         )
@@ -279,11 +326,14 @@ def main() -> None:
             shutil.rmtree(top, ignore_errors=True)
 
     print()
-    print(f"{'way':40} {'wall s':>7} {'CPU s':>7} {'hist/s':>7} {'vs before':>9} {'vs fresh':>9}")
-    for run in (fresh, one, new):
+    runs = (fresh, before, one, new)
+    print(
+        f"{'way':41} {'wall s':>6} {'CPU s':>6} {'hist/s':>6} {'vs before':>9} {'vs --jobs 1':>11}"
+    )
+    for run in runs:
         print(
-            f"{run.way:40} {run.wall_s:7.1f} {run.cpu_s:7.1f} {run.per_second:7.1f} "
-            f"{run.per_second / one.per_second:8.2f}x {run.per_second / fresh.per_second:8.2f}x"
+            f"{run.way:41} {run.wall_s:6.1f} {run.cpu_s:6.1f} {run.per_second:6.1f} "
+            f"{run.per_second / before.per_second:8.2f}x {run.per_second / one.per_second:10.2f}x"
         )
     print(f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end")
     if parts:
@@ -308,7 +358,7 @@ def main() -> None:
                     "load_average": [load_start[0], load_end[0]],
                     "runs": [
                         {"way": r.way, "wall_s": r.wall_s, "cpu_s": r.cpu_s, "per_s": r.per_second}
-                        for r in (fresh, one, new)
+                        for r in runs
                     ],
                     "breakdown_ms": parts,
                 },
