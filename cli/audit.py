@@ -27,6 +27,7 @@ from rich.table import Table
 # The replay engine lives in cli.replay; its verdict and the workflow-id
 # helper stay importable from here, where `om replay` is.
 from cli.replay import (
+    HISTORIES_PER_PROCESS,
     ReplayOutcome,
     ReplaySource,
     default_jobs,
@@ -239,7 +240,7 @@ def replay(
         typer.Option(
             "--jobs",
             help="Processes replaying side by side (1: in this process). Default: one per CPU, "
-            "with at least 50 histories each. Output stays in input order.",
+            f"with at least {HISTORIES_PER_PROCESS} histories each. Output stays in input order.",
             metavar="N",
         ),
     ] = None,

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
     from temporalio.client import Client, WorkflowHistory
 
-# Below this many histories per process, starting one more process (about a
-# second of imports) costs more than it saves; measured in docs/performance.md.
-HISTORIES_PER_PROCESS = 50
+# Below this many histories per process, starting one more process (most of a
+# second of imports and setup) costs about what it saves (docs/performance.md).
+HISTORIES_PER_PROCESS = 75
 
 
 @dataclass
