@@ -58,7 +58,8 @@ sys.path.insert(0, str(ROOT))
 
 RECORDED = ROOT / "tests" / "histories"
 OM = Path(sys.executable).parent / "om"
-TARGET_SECONDS = 30.0
+TARGET_SECONDS = 30.0  # for TARGET_HISTORIES, on 2 cores
+TARGET_HISTORIES = 1000
 
 
 # ---- the folder ---------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class Run:
     histories: int
     wall_s: float
     cpu_s: float
+    others_cpu_s: float | None
     stdout: str
 
     @property
@@ -157,19 +159,40 @@ class Run:
         return self.histories / self.wall_s
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU time the whole machine has spent busy since boot (Linux), so that
+    what other processes took during a run can be told apart from ours."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return None
+    fields = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    # Guest time is counted in user time already.
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(way: str, command: list[str], histories: int) -> Run:
-    """Run `command` as a fresh process; its wall time and the CPU time of it
-    and its children."""
+    """Run `command` as a fresh process: its wall time, the CPU time of it
+    and its children, and the CPU time other processes took meanwhile."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before = busy_cpu_seconds()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    busy_after = busy_cpu_seconds()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    others = None
+    if busy_before is not None and busy_after is not None:
+        others = max(0.0, busy_after - busy_before - cpu)
     if done.returncode != 0:
         raise SystemExit(f"{way}: exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr}")
-    print(f"  {way}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
-    return Run(way, histories, wall, cpu, done.stdout)
+    print(
+        f"  {way}: {wall:.1f} s wall, {cpu:.1f} s CPU"
+        + ("" if others is None else f" (other processes: {others:.1f} s CPU)"),
+        flush=True,
+    )
+    return Run(way, histories, wall, cpu, others, done.stdout)
 
 
 def check_om_output(run: Run, paths: list[Path]) -> None:
@@ -328,13 +351,16 @@ def main() -> None:
     print()
     runs = (fresh, before, one, new)
     print(
-        f"{'way':41} {'wall s':>6} {'CPU s':>6} {'hist/s':>6} {'vs before':>9} {'vs --jobs 1':>11}"
+        f"{'way':35} {'wall s':>6} {'CPU s':>6} {'others':>6} {'hist/s':>6} "
+        f"{'vs before':>9} {'vs --jobs 1':>11}"
     )
     for run in runs:
+        others = "" if run.others_cpu_s is None else f"{run.others_cpu_s:.1f}"
         print(
-            f"{run.way:41} {run.wall_s:6.1f} {run.cpu_s:6.1f} {run.per_second:6.1f} "
+            f"{run.way:35} {run.wall_s:6.1f} {run.cpu_s:6.1f} {others:>6} {run.per_second:6.1f} "
             f"{run.per_second / before.per_second:8.2f}x {run.per_second / one.per_second:10.2f}x"
         )
+    print("others: CPU seconds that other processes on the machine took during the run")
     print(f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end")
     if parts:
         print(
@@ -344,11 +370,14 @@ def main() -> None:
             f"core and workflow code {parts['core_and_workflow_ms']:.1f} "
             f"(total {parts['total_ms']:.1f})"
         )
-    met = new.wall_s <= TARGET_SECONDS * n / 1000
-    print(
-        f"target: {n} histories in {TARGET_SECONDS * n / 1000:.1f} s: "
-        f"{'met' if met else 'MISSED'} ({new.wall_s:.1f} s)"
-    )
+    # The target is for 1,000 histories; with fewer, start-up weighs too much
+    # to scale it down, and the run is not judged.
+    met = n < TARGET_HISTORIES or new.wall_s <= TARGET_SECONDS * n / TARGET_HISTORIES
+    if n >= TARGET_HISTORIES:
+        print(
+            f"target: {n} histories in {TARGET_SECONDS * n / TARGET_HISTORIES:.1f} s: "
+            f"{'met' if met else 'MISSED'} ({new.wall_s:.1f} s)"
+        )
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -357,7 +386,13 @@ def main() -> None:
                     "histories": n,
                     "load_average": [load_start[0], load_end[0]],
                     "runs": [
-                        {"way": r.way, "wall_s": r.wall_s, "cpu_s": r.cpu_s, "per_s": r.per_second}
+                        {
+                            "way": r.way,
+                            "wall_s": r.wall_s,
+                            "cpu_s": r.cpu_s,
+                            "others_cpu_s": r.others_cpu_s,
+                            "per_s": r.per_second,
+                        }
                         for r in runs
                     ],
                     "breakdown_ms": parts,
