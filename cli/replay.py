@@ -317,10 +317,28 @@ def replay_in_processes(sources: list[ReplaySource], jobs: int, on_result: OnRes
                     settle(position, ReplayOutcome(source.label, source.workflow_id, reason))
     finally:
         for process in processes:
+            if process.pid is None:  # never started
+                continue
             if process.is_alive():
                 process.terminate()
             process.join()
         messages.close()
+
+
+def _one_line(error: Exception) -> str | None:
+    """The line `om` prints for an error a person can act on (Temporal out of
+    reach, say), worded as cli.main.run_async words it in-process; None for
+    any other error."""
+    from temporalio.service import RPCError
+
+    from cli.errors import describe_rpc_error, describe_service_error
+    from domain.settings import load_settings
+
+    if isinstance(error, OmError):
+        return describe_service_error(error, load_settings()) or str(error)
+    if isinstance(error, RPCError):
+        return describe_rpc_error(error, load_settings().temporal_address)
+    return None
 
 
 def _replay_share(
@@ -345,13 +363,14 @@ def _replay_share(
     try:
         asyncio.run(replay_in_process(sources, send))
         messages.put(("done", worker))
-    except OmError as error:
-        messages.put(("aborted", worker, str(error)))
-    except BaseException as error:  # anything else still gets one line to the parent
-        last = traceback.extract_tb(error.__traceback__)[-1:]
-        where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
-        messages.put(("aborted", worker, f"replay process failed: {error!r}{where}"))
-        code = 1
+    except BaseException as error:  # whatever it is, the parent gets one line
+        line = _one_line(error) if isinstance(error, Exception) else None
+        if line is None:
+            last = traceback.extract_tb(error.__traceback__)[-1:]
+            where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+            line = f"replay process failed: {error!r}{where}"
+            code = 1
+        messages.put(("aborted", worker, line))
     finally:
         messages.close()
         messages.join_thread()

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 import workflows
 from cli.audit import register
+from cli.replay import ReplayAborted, ReplaySource, replay_in_processes
 from domain.messages import ActivityName, ApprovalInput, ApprovalStatus, CrmUpdate
+from loadtest.stack import free_port
 from workflows.opportunity_approval import _RETRY, _TIMEOUT, OpportunityApprovalWorkflow
 
 HISTORIES = Path(__file__).parents[1] / "histories"
@@ -186,3 +188,21 @@ def test_folder_with_broken_histories_reports_a_line_per_history_in_input_order(
     assert [line[: len(start)] for line, start in zip(lines, expected, strict=True)] == expected
     assert summary == "replayed 8 histories: 6 ok, 2 failed"
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_replay_process_that_cannot_reach_temporal_ends_the_replay_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    address = f"127.0.0.1:{free_port()}"  # closed once free_port returns
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)  # read by the spawned processes
+    monkeypatch.setenv("OM_HOME", str(tmp_path))
+    live = ReplaySource("opportunity-006X (run r1)", workflow_id="opportunity-006X", run_id="r1")
+    recorded = ReplaySource(str(APPROVED), path=APPROVED)
+
+    with pytest.raises(ReplayAborted) as aborted:
+        replay_in_processes([recorded, live], 2, lambda position, outcome: None)
+
+    assert str(aborted.value) == (
+        f"cannot reach Temporal at {address} (connection refused): "
+        "is `make run` (or `om dev`) running? Set TEMPORAL_ADDRESS to point elsewhere"
+    )
