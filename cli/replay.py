@@ -1,9 +1,10 @@
 """The engine behind `om replay`: histories in, one verdict per history out.
 
 An auditor replays a thousand histories at a time, so the cost per history
-matters. Most of it is the workflow sandbox importing the workflow modules
-afresh for every history and Temporal's core replaying the events; the rest
-is JSON turned into protobuf (docs/performance.md, "Replay at audit scale").
+matters. Most of it is Temporal's core and our workflow code replaying the
+events; then come the workflow sandbox importing the workflow modules afresh
+for every history, and JSON turned into protobuf (docs/performance.md,
+"Replay at audit scale").
 Three things keep it small:
 
 * one `Replayer` serves every history of a process, so the sandbox checks
@@ -190,8 +191,8 @@ async def replay_in_process(sources: list[ReplaySource], on_result: OnResult) ->
     as soon as its verdict is known (so also in input order).
 
     A history that cannot be read or fetched gets its reason as the verdict;
-    a Temporal that cannot be reached for `--query` runs raises cli.main's
-    OmError (`Unavailable`)."""
+    a Temporal that cannot be reached for `--query` runs raises
+    `Unavailable` (an OmError) from cli.main's client."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.service import RPCError
     from temporalio.worker import Replayer
