@@ -256,6 +256,12 @@ class Settings(BaseSettings):
         default=False,
         description="Reject a round at once, with the pre-check's codes, when it has hard findings",
     )
+    continue_as_new_after_events: int | None = Field(
+        default=2000,
+        gt=0,
+        description="An approval workflow continues as new, at its next quiet point, once its "
+        "run's history has this many events (None: only when the server suggests it)",
+    )
     booking: BookingPolicy = Field(default_factory=BookingPolicy)
     renewals_apply: bool = Field(
         default=False,
