@@ -50,7 +50,7 @@ from workers.audit import (
     build_timeline,
     fetch_runs,
 )
-from workers.reporting import project_history
+from workers.reporting import project_all, project_history
 from workflows import ALL_WORKFLOWS
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
@@ -393,3 +393,86 @@ async def test_billing_due_date_still_holds_after_the_switch(harness, example_pa
     assert final.om_approver == OM and final.run > waiting.run
     runs = await fetch_runs(harness.env.client, f"opportunity-{opp.id}")
     await replay(runs)
+
+
+# ---- on a dev server: Updates around the switch, the queue, the projection ------------------
+
+
+async def settled(h: Harness, opportunity_id: str) -> ApprovalStatus:
+    """The status once a round is open and its side effects are done (the dev
+    server answers queries across a switch, if up to a second late)."""
+    deadline = time.monotonic() + 30
+    while True:
+        status = await h.approvals.status(opportunity_id)
+        if status.stage == "om_review" and status.pending_effects == 0:
+            return status
+        assert time.monotonic() < deadline, f"never settled: {status}"
+        await asyncio.sleep(0.05)
+
+
+async def test_updates_sent_around_the_switch_are_each_applied_once(
+    dev_harness, example_payload, tmp_path
+):
+    """A real server turns an Update that reaches a run as it continues away
+    with a retryable error, and the client sends it again to the new run.
+    Decisions and resubmissions follow each other with no pause or a few
+    milliseconds, so some reach a run as it switches; each must be applied
+    once. Then the queue lists the opportunity once, and the projection
+    stores each round once."""
+    h = dev_harness
+    calm(h)
+    h.settings.continue_as_new_after_events = 1  # a switch at every quiet point
+    opp = Opportunity.model_validate(new_payload(example_payload, deployment="saas"))
+    await h.approvals.submit(opp)
+    h.started.append(f"opportunity-{opp.id}")
+    await settled(h, opp.id)
+    rounds = 12
+    pauses = [0.0, 0.005, 0.01, 0.02, 0.04, 0.08]
+    for n in range(1, rounds + 1):
+        pause = pauses[n % len(pauses)]
+        receipt = await h.approvals.decide(
+            opp.id, OM, "om", "reject", reasons=["OTHER"], comment="x"
+        )
+        assert (receipt.round, receipt.stage) == (n, "rejected")
+        # The Chatter post is the rejection's last side effect: the switch
+        # follows in the workflow task that records it.
+        await until(lambda n=n: len(h.fakes.chatter) == n)
+        await asyncio.sleep(pause)
+        receipt = await h.approvals.rep_action(opp.id, "resubmit", REP)
+        assert (receipt.round, receipt.stage) == (n + 1, "om_review")
+        # Then the round opens (local activities) and the run switches again.
+        await until(lambda n=n: len(h.fakes.crm_updates) == 1 + 2 * n)
+        await asyncio.sleep(pause)
+    status = await settled(h, opp.id)
+    assert (status.stage, status.round, status.pending_effects) == ("om_review", rounds + 1, 0)
+
+    # A query sent as the run switched may be answered by the run that
+    # switched (closed with the same state); asked again, the newest run
+    # answers, once its first workflow task is done. Only then are the runs
+    # fetched: the Replayer never returns on a history without a task.
+    newest = await h.approvals.status(opp.id)
+    client = h.env.client
+    runs = await fetch_runs(client, f"opportunity-{opp.id}")
+    timeline = build_timeline(runs)
+    print(f"\n{rounds} rounds, {len(runs)} runs, events per run {[len(r.events) for r in runs]}")
+    assert newest.run == len(runs) > rounds
+    assert [e.round for e in timeline.of_kind(DECISION)] == list(range(1, rounds + 1))
+    assert [e.round for e in timeline.of_kind(REP_ACTION)] == list(range(2, rounds + 2))
+    crm = h.fakes.crm_updates
+    assert {u.opportunity_id for u in crm} == {opp.id}
+    assert (len(crm), len(h.fakes.chatter)) == (1 + 2 * rounds, rounds)
+    await replay(runs)
+
+    # The queue lists running runs only: the opportunity once.
+    queue = [q for q in await h.approvals.list_queue() if q.opportunity_id == opp.id]
+    assert [(q.stage, q.queue_region.value) for q in queue] == [("om_review", "AMER")]
+
+    # The projection lists every run; the rounds are stored once.
+    query = f"WorkflowId='opportunity-{opp.id}'"
+    with ReportingStore(f"sqlite:///{tmp_path / 'reporting.db'}") as store:
+        first = await project_all(client, store, query)
+        second = await project_all(client, store, query)
+        stored = [r.round for r in store.review_rounds()]
+    assert first.listed == len(runs) and not first.failed
+    assert (second.unchanged, second.projected, second.transitions_added) == (len(runs) - 1, 1, 0)
+    assert stored == list(range(1, rounds + 2))
