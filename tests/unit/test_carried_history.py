@@ -1,4 +1,5 @@
-"""The history entries a continued run carries (workflows.opportunity_approval).
+"""Continue-as-new without a server: the history entries a continued run
+carries (workflows.opportunity_approval) and the threshold setting.
 
 A deal that bounces for years would carry an ever longer list into each new
 run's input; past a limit the oldest entries are summed up in one entry
@@ -8,7 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from domain.models import HistoryEntry
+from domain.settings import Settings
 from workflows.opportunity_approval import _CARRIED_HISTORY_ENTRIES, _HISTORY_TRIMMED, _trimmed
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -45,3 +50,15 @@ def test_a_second_trim_adds_to_the_count_of_the_first():
     # 501 summed up before, then 300 more entries pushed out (the old summary among them)
     assert again[0].detail.startswith(f"{501 + 300} earlier entries")
     assert again[-1] == grown[-1]
+
+
+@pytest.mark.parametrize(("text", "threshold"), [("150", 150), ("", None), ("none", None)])
+def test_threshold_setting_reads_from_the_environment(monkeypatch, text, threshold):
+    monkeypatch.setenv("OM_CONTINUE_AS_NEW_AFTER_EVENTS", text)
+    assert Settings().continue_as_new_after_events == threshold
+
+
+def test_threshold_below_one_event_is_refused_naming_the_setting(monkeypatch):
+    monkeypatch.setenv("OM_CONTINUE_AS_NEW_AFTER_EVENTS", "0")
+    with pytest.raises(ValidationError, match="continue_as_new_after_events"):
+        Settings()

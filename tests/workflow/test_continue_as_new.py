@@ -226,7 +226,11 @@ async def test_sixty_rounds_continue_as_new_and_read_like_one_run(
     runs = await fetch_runs(client, f"opportunity-{short.id}")
     (one,) = await fetch_runs(client, f"opportunity-{single.id}")
     sizes = [len(r.events) for r in runs]
-    print(f"\n{ROUNDS} rounds in {driven:.1f} s; events per run {sizes}; one run {len(one.events)}")
+    carried = runs[-1].events[0].workflow_execution_started_event_attributes.input.ByteSize()
+    print(
+        f"\n{ROUNDS} rounds in {driven:.1f} s; events per run {sizes}; one run "
+        f"{len(one.events)}; the last run's input {carried} bytes"
+    )
     assert len(runs) >= 10
     assert max(sizes) <= THRESHOLD + SLACK
     assert all(r.events[-1].event_type == CONTINUED for r in runs[:-1])
