@@ -65,8 +65,7 @@ with workflow.unsafe.imports_passed_through():
 # (issue 3). Histories recorded before it replay the earlier behaviour.
 REVIEW_PLAN_PATCH = "review-plan-v1"
 # Patch id of continue-as-new: a run whose history has grown past the
-# threshold starts afresh from its state. Histories recorded before it never
-# continue, and replay as they were.
+# threshold starts afresh from its state (docs/architecture.md).
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
 _CHECKPOINT_WORDS = {"warn_50": "50%", "warn_75": "75%", "breach": "100%"}
 
@@ -224,8 +223,10 @@ class OpportunityApprovalWorkflow:
 
     def _continue_as_new_due(self) -> bool:
         """Whether to continue as new now: quiet, the history long enough, and
-        the workflow patched (checked last, so histories recorded before the
-        patch, which never reach here with a long history, replay unchanged)."""
+        the workflow patched. The patch is asked last, only when everything
+        else says switch: replaying a history recorded before it, the answer
+        there is False (and stays False for that workflow), so it replays as
+        it was recorded."""
         if not self._quiet():
             return False
         info = workflow.info()
