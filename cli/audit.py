@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 DEFAULT_QUERY = "WorkflowType='OpportunityApprovalWorkflow'"
 EVIDENCE_FILES = ("history.json", "timeline.md", "timeline.json")
+# An earlier run's history in an evidence pack (after continue-as-new).
+EARLIER_RUN_FILE = "history-run{}.json"
 
 
 def register(app: typer.Typer) -> None:
@@ -67,16 +69,18 @@ async def _client() -> Client:
     return (await _approvals()).client
 
 
-async def _fetch(opportunity_id: str) -> WorkflowHistory:
-    """The full history of the opportunity's workflow (latest run)."""
+async def _fetch(opportunity_id: str) -> list[WorkflowHistory]:
+    """The histories of the opportunity's workflow, oldest run first: one run,
+    or several when it continued as new (`workers.audit.fetch_runs`)."""
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.errors import NotSubmitted
+    from workers.audit import fetch_runs
     from workers.client import workflow_id_for
 
     client = await _client()
     try:
-        return await client.get_workflow_handle(workflow_id_for(opportunity_id)).fetch_history()
+        return await fetch_runs(client, workflow_id_for(opportunity_id))
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise NotSubmitted(opportunity_id) from error
@@ -104,20 +108,21 @@ def audit(
         ),
     ] = None,
 ) -> None:
-    """The opportunity's audit timeline, read from its Temporal event history."""
+    """The opportunity's audit timeline, read from its Temporal event history
+    (every run of it, when the workflow continued as new)."""
     from cli.main import emit, fail, run_async
     from domain.errors import OmError
     from workers.audit import build_timeline
 
-    history = run_async(lambda: _fetch(opportunity_id))
+    histories = run_async(lambda: _fetch(opportunity_id))
     try:
-        timeline = build_timeline(history)
+        timeline = build_timeline(histories)
     except OmError as error:
         fail(str(error))
     folder = None
     if evidence is not None:
         try:
-            folder = write_evidence(evidence, history, timeline)
+            folder = write_evidence(evidence, histories, timeline)
         except OSError as error:
             fail(f"cannot write the evidence pack to {evidence}: {error.strerror or error}")
     emit(timeline, as_json, lambda: print_timeline(timeline))
@@ -152,26 +157,36 @@ def print_timeline(timeline: Timeline) -> None:
             escape(entry.summary),
         )
     console.print(grid)
-    console.print(f"workflow {escape(timeline.workflow_id)}, run {escape(timeline.run_id)}")
+    runs = (
+        f"runs {', '.join(timeline.runs)}" if len(timeline.runs) > 1 else f"run {timeline.run_id}"
+    )
+    console.print(f"workflow {escape(timeline.workflow_id)}, {escape(runs)}")
     for note in timeline.notes:
         console.print(f"note: {escape(note)}")
 
 
-def write_evidence(folder: Path, history: WorkflowHistory, timeline: Timeline) -> Path:
-    """Write history.json, timeline.md, timeline.json and manifest.json.
+def write_evidence(folder: Path, histories: list[WorkflowHistory], timeline: Timeline) -> Path:
+    """Write history.json, timeline.md, timeline.json and manifest.json, and
+    history-run<k>.json for each earlier run of a workflow that continued as
+    new (k = 1 for the first run; history.json is always the newest).
 
     The manifest carries the SHA-256 of each file as written, so whoever
-    receives the pack can prove it was not altered afterwards; the history is
-    the raw Temporal JSON `om replay` accepts.
+    receives the pack can prove it was not altered afterwards; each history
+    is the raw Temporal JSON `om replay` accepts.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    *earlier, newest = histories
     contents = {
-        "history.json": history.to_json(),
+        "history.json": newest.to_json(),
         "timeline.md": timeline.to_markdown(),
         "timeline.json": timeline.model_dump_json(indent=2),
     }
+    names = list(EVIDENCE_FILES)
+    for k, run in enumerate(earlier, 1):
+        contents[EARLIER_RUN_FILE.format(k)] = run.to_json()
+        names.append(EARLIER_RUN_FILE.format(k))
     files = []
-    for name in EVIDENCE_FILES:
+    for name in names:
         data = contents[name].encode("utf-8")
         (folder / name).write_bytes(data)
         files.append({"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
@@ -179,6 +194,7 @@ def write_evidence(folder: Path, history: WorkflowHistory, timeline: Timeline) -
         "opportunity_id": timeline.opportunity_id,
         "workflow_id": timeline.workflow_id,
         "run_id": timeline.run_id,
+        "runs": timeline.runs,
         "status": timeline.status,
         "event_count": timeline.event_count,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -192,15 +208,36 @@ def write_evidence(folder: Path, history: WorkflowHistory, timeline: Timeline) -
 # ---- om history export ------------------------------------------------------------------
 
 
-def history_export(opportunity_id: str, file: Path, as_json: JsonOpt = False) -> None:
-    """Write the opportunity's workflow history as Temporal JSON (for `om replay`)."""
+def history_export(
+    opportunity_id: str,
+    file: Path,
+    all_runs: Annotated[
+        bool,
+        typer.Option(
+            "--all-runs",
+            help="Also write each earlier run (the workflow continued as new) beside FILE, "
+            "as STEM.run<k>.json (k = 1 for the first run).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the opportunity's workflow history as Temporal JSON (for `om replay`).
+
+    FILE gets the newest run: what a worker replays to pick the workflow up.
+    A workflow that continued as new has earlier runs, each a history of its
+    own; `--all-runs` writes them too (`om audit --evidence` always does)."""
     from cli.main import emit, fail, run_async
 
-    history = run_async(lambda: _fetch(opportunity_id))
+    *earlier, history = run_async(lambda: _fetch(opportunity_id))
+    files = {file: history}
+    if all_runs:
+        for k, run in enumerate(earlier, 1):
+            files[file.with_name(f"{file.stem}.run{k}{file.suffix}")] = run
     try:
         if file.parent != Path():
             file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(history.to_json())
+        for path, run in files.items():
+            path.write_text(run.to_json())
     except OSError as error:
         fail(f"cannot write {file}: {error.strerror or error}")
     result = {
@@ -208,13 +245,17 @@ def history_export(opportunity_id: str, file: Path, as_json: JsonOpt = False) ->
         "run_id": history.run_id,
         "events": len(history.events),
         "file": str(file),
+        "runs": len(earlier) + 1,
+        "earlier_runs": [str(path) for path in list(files)[1:]],
     }
-    emit(
-        result,
-        as_json,
-        f"wrote {result['events']} events of {history.workflow_id} (run {history.run_id}) "
-        f"to {file}",
+    text = (
+        f"wrote {result['events']} events of {history.workflow_id} (run {history.run_id}) to {file}"
     )
+    if earlier and all_runs:
+        text += f"; its {len(earlier)} earlier run(s) beside it"
+    elif earlier:
+        text += f"; it continues {len(earlier)} earlier run(s): --all-runs writes them too"
+    emit(result, as_json, text)
 
 
 # ---- om replay ---------------------------------------------------------------------------

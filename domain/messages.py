@@ -11,9 +11,17 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.models import DecisionAction, DecisionStage, HistoryEntry, Opportunity, Region
+from domain.models import (
+    DecisionAction,
+    DecisionStage,
+    HistoryEntry,
+    Opportunity,
+    Region,
+    Stage,
+)
 from domain.requirements import Finding
 from domain.settings import Channels, Role
+from domain.sla import ReviewPlan
 
 
 class ActivityName(StrEnum):
@@ -132,6 +140,15 @@ class ApprovalInput(BaseModel):
     license_recheck_seconds: float = 86400.0
     auto_reject_on_findings: bool = False
     channels: Channels = Field(default_factory=Channels)
+    continue_as_new_after_events: int | None = Field(
+        default=None,
+        description="Continue as new once a run's history has this many events (None: only "
+        "when the server suggests it)",
+    )
+    carried: CarriedState | None = Field(
+        default=None,
+        description="Set on a continued run: where the run before it stood; None on the first run",
+    )
 
 
 class ApprovalStatus(BaseModel):
@@ -170,6 +187,10 @@ class ApprovalStatus(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     opportunity: Opportunity | None = Field(
         default=None, description="The opportunity as submitted: the facts a specialist checks"
+    )
+    run: int = Field(
+        default=1,
+        description="Which run of the workflow id answers: 1, plus one per continue-as-new",
     )
 
 
@@ -252,6 +273,40 @@ class RoundRecord(BaseModel):
     )
     business_seconds_to_decision: float | None = None
     sla_met: bool | None = None
+
+
+class CarriedState(BaseModel):
+    """Where an approval stood when its run continued as new: the next run's
+    starting point, so it neither repeats a side effect nor reopens a round.
+
+    Taken only at a quiet point (no side effect pending, no Update or policy
+    answer in flight), so nothing half-done needs carrying. The plan and the
+    fired checkpoints let the new run set the SLA timers again; the history
+    entries keep `om status` whole (the oldest are summarised past a limit:
+    the event histories of the earlier runs, `om audit`, hold them all).
+    """
+
+    run: int = Field(description="The number of the run that starts from this state (2, 3, ...)")
+    previous_run_id: str
+    review_plan: bool = Field(description="The review-plan-v1 patch applied in the first run")
+    stage: Stage
+    round: int
+    round_started_at: datetime
+    clock: ReviewClock | None = None
+    plan: ReviewPlan | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    om_approver: str | None = None
+    close: CloseDate | None = None
+    license_delivery_date: date | None = None
+    ticket_id: int | None = None
+    finance_rejections: int = 0
+    fired: list[str] = Field(default_factory=list, description="SLA checkpoints already fired")
+    breached: bool = False
+    rounds: list[RoundRecord] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+ApprovalInput.model_rebuild()  # its `carried` field names CarriedState, defined above
 
 
 class PollReport(BaseModel):

@@ -281,6 +281,13 @@ class Settings(BaseSettings):
         default=False,
         description="Reject a round at once, with the pre-check's codes, when it has hard findings",
     )
+    continue_as_new_after_events: int | None = Field(
+        default=2000,
+        gt=0,
+        description="An approval workflow continues as new, at its next quiet point, once its "
+        "run's history has this many events (None, or empty in the environment: only when "
+        "the server suggests it)",
+    )
     booking: BookingPolicy = Field(default_factory=BookingPolicy)
     renewals_apply: bool = Field(
         default=False,
@@ -356,6 +363,14 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_interval(cls, value: Any) -> Any:
         return parse_duration(value)
+
+    @field_validator("continue_as_new_after_events", mode="before")
+    @classmethod
+    def _no_threshold(cls, value: Any) -> Any:
+        """`OM_CONTINUE_AS_NEW_AFTER_EVENTS=` (or `none`): no threshold of our own."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+            return None
+        return value
 
     @field_validator("metrics_bind")
     @classmethod

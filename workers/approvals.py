@@ -112,6 +112,7 @@ class Approvals:
                     license_recheck_seconds=self.settings.license_recheck_interval.total_seconds(),
                     auto_reject_on_findings=self.settings.auto_reject_on_findings,
                     channels=self.settings.channels,
+                    continue_as_new_after_events=self.settings.continue_as_new_after_events,
                 ),
                 id=workflow_id,
                 task_queue=self.settings.task_queue,

@@ -20,6 +20,12 @@ What the history holds, and so what the timeline can say:
   with their inputs and results, and timers.
 Refused Updates never reach the history (their validator turns them away
 first), so the timeline states that instead of showing them.
+
+A workflow that continued as new has several runs under one workflow id,
+each with its own history; the timeline reads them all, oldest first
+(`fetch_runs` follows the chain back through each run's start event). A
+continued run's input carries where the run before it stood, so one run can
+also be read alone: its rounds keep their numbers and plans.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from pydantic import BaseModel, Field, ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
@@ -42,6 +48,7 @@ from domain.errors import OmError
 from domain.messages import (
     ActivityName,
     ApprovalInput,
+    CarriedState,
     ChatterPost,
     CloseDate,
     CrmUpdate,
@@ -68,6 +75,7 @@ _CHECKPOINT_MATCH = timedelta(seconds=2)
 
 # Entry kinds, in the words an auditor filters by.
 SUBMITTED = "submitted"
+RUN_CONTINUED = "run_continued"
 REVIEW_ROUND = "review_round"
 PRE_CHECK = "pre_check"
 DECISION = "decision"  # Order Management (including the automatic pre-check)
@@ -142,6 +150,9 @@ class TimelineEntry(BaseModel):
     round: int | None = None
     summary: str
     event_id: int = Field(description="The history event that records it (see history.json)")
+    run: int = Field(
+        default=1, description="The run whose history holds the event: 1, then one per continue"
+    )
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -151,12 +162,15 @@ class Timeline(BaseModel):
     opportunity_id: str
     opportunity_name: str = ""
     workflow_id: str
-    run_id: str = ""
+    run_id: str = Field(default="", description="The last run read")
+    runs: list[str] = Field(
+        default_factory=list, description="Every run read, oldest first (continue-as-new)"
+    )
     region: Region
     time_zone: str
     status: str = Field(description="running, completed, failed, terminated, ...")
     stage: str | None = Field(default=None, description="The last stage the history shows")
-    event_count: int
+    event_count: int = Field(description="History events read, over every run")
     entries: list[TimelineEntry] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -171,10 +185,16 @@ class Timeline(BaseModel):
             if self.opportunity_name
             else (self.opportunity_id)
         )
+        chained = len(self.runs) > 1
+        runs = (
+            ", runs " + ", ".join(f"{n} `{r}`" for n, r in enumerate(self.runs, 1))
+            if chained
+            else (f", run `{self.run_id}`" if self.run_id else "")
+        )
         lines = [
             f"# Audit timeline: opportunity {title}",
             "",
-            f"- Workflow: `{self.workflow_id}`" + (f", run `{self.run_id}`" if self.run_id else ""),
+            f"- Workflow: `{self.workflow_id}`{runs}",
             f"- Home region: {self.region.value}; times in UTC and {self.time_zone}",
             f"- Status: {self.status}" + (f"; stage {self.stage}" if self.stage else ""),
             f"- History events: {self.event_count}",
@@ -191,7 +211,7 @@ class Timeline(BaseModel):
                 who(entry),
                 "" if entry.round is None else str(entry.round),
                 entry.summary,
-                str(entry.event_id),
+                f"{entry.run}:{entry.event_id}" if chained else str(entry.event_id),
             ]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         lines += ["", "## Notes", ""]
@@ -210,15 +230,60 @@ def _md_cell(text: str) -> str:
 
 
 def build_timeline(
-    history: WorkflowHistory, converter: DataConverter = pydantic_data_converter
+    history: WorkflowHistory | list[WorkflowHistory],
+    converter: DataConverter = pydantic_data_converter,
 ) -> Timeline:
-    """Render the audit timeline of one OpportunityApprovalWorkflow run.
+    """Render the audit timeline of an OpportunityApprovalWorkflow: one run,
+    or the runs of one workflow id oldest first (as `fetch_runs` returns them).
 
     `converter` must be the one the workflow's payloads were written with
-    (the project's pydantic converter). Raises AuditError when the history is
+    (the project's pydantic converter). Raises AuditError when a history is
     empty or of another workflow type.
     """
-    return _Reader(history, converter).read()
+    histories = [history] if isinstance(history, WorkflowHistory) else list(history)
+    if not histories:
+        raise AuditError("no history to read")
+    return _Reader(histories, converter).read()
+
+
+async def fetch_runs(
+    client: Client,
+    workflow_id: str,
+    run_id: str | None = None,
+    known: dict[str, WorkflowHistory] | None = None,
+) -> list[WorkflowHistory]:
+    """The history of `run_id` (default: the latest run) and of every run it
+    continues, oldest first.
+
+    Each run's start event names the run it continues
+    (`continued_execution_run_id`), so the chain is followed back from the
+    newest. `known` holds histories already fetched, by run id; the closed
+    runs fetched here are added to it (their history no longer grows). RPC
+    errors propagate (NOT_FOUND for an unknown id).
+    """
+    chain: list[WorkflowHistory] = []
+    seen: set[str] = set()
+    current = run_id
+    while True:
+        history = (known or {}).get(current or "")
+        if history is None:
+            history = await client.get_workflow_handle(workflow_id, run_id=current).fetch_history()
+            closed = bool(history.events) and history.events[-1].event_type in _END_EVENTS
+            if known is not None and current and closed:
+                known[current] = history  # it will not grow
+        chain.append(history)
+        first = history.events[0] if history.events else None
+        previous = (
+            first.workflow_execution_started_event_attributes.continued_execution_run_id
+            if first is not None
+            else ""
+        )
+        if not previous or previous in seen:
+            break
+        seen.add(previous)
+        current = previous
+    chain.reverse()
+    return chain
 
 
 # ---- reading the history ----------------------------------------------------------
@@ -255,7 +320,7 @@ class _Measure:
 
 @dataclass
 class _Reader:
-    history: WorkflowHistory
+    histories: list[WorkflowHistory]
     converter: DataConverter
     entries: list[TimelineEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -273,6 +338,9 @@ class _Reader:
     timers: dict[int, datetime] = field(default_factory=dict)
     updates: dict[str, _PendingUpdate] = field(default_factory=dict)
     to_measure: list[_Measure] = field(default_factory=list)
+    run: int = 1
+    run_ids: list[str] = field(default_factory=list)
+    event_count: int = 0
 
     def __post_init__(self) -> None:
         self.payloads = self.converter.payload_converter
@@ -280,41 +348,64 @@ class _Reader:
     # ---- entry point ----------------------------------------------------------
 
     def read(self) -> Timeline:
-        events = list(self.history.events)
-        if not events or events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            raise AuditError(f"history of {self.history.workflow_id} has no start event")
-        started = events[0].workflow_execution_started_event_attributes
-        if started.workflow_type.name != WORKFLOW_TYPE:
-            raise AuditError(
-                f"{self.history.workflow_id} is a {started.workflow_type.name}, "
-                f"not an {WORKFLOW_TYPE}"
-            )
-        self.input = self._decode_one(started.input.payloads, ApprovalInput)
-        if not isinstance(self.input, ApprovalInput):
-            raise AuditError(
-                f"the input of {self.history.workflow_id} is not an ApprovalInput "
-                "this version can read"
-            )
-        self.region = self.input.opportunity.account.region
-        self.tz = calendar_for(self.region).tz
-        self._started(events[0])
-        for event in events[1:]:
-            self._read_event(event)
+        for index, history in enumerate(self.histories):
+            events = list(history.events)
+            self._read_run(history, events, first=index == 0)
+            self._run_read(events)
         self._finish(events)
-        self.entries.sort(key=lambda e: e.event_id)
+        self.entries.sort(key=lambda e: (e.run, e.event_id))
         return Timeline(
             opportunity_id=self.input.opportunity.id,
             opportunity_name=self.input.opportunity.name,
-            workflow_id=self.history.workflow_id,
-            run_id=started.original_execution_run_id,
+            workflow_id=self.histories[-1].workflow_id,
+            run_id=self.run_ids[-1],
+            runs=self.run_ids,
             region=self.region,
             time_zone=str(self.tz),
             status=self.status,
             stage=self.stage,
-            event_count=len(events),
+            event_count=self.event_count,
             entries=self.entries,
             notes=self.notes,
         )
+
+    def _read_run(self, history: WorkflowHistory, events: list[HistoryEvent], first: bool) -> None:
+        if not events or events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            raise AuditError(f"history of {history.workflow_id} has no start event")
+        started = events[0].workflow_execution_started_event_attributes
+        if started.workflow_type.name != WORKFLOW_TYPE:
+            raise AuditError(
+                f"{history.workflow_id} is a {started.workflow_type.name}, not an {WORKFLOW_TYPE}"
+            )
+        inp = self._decode_one(started.input.payloads, ApprovalInput)
+        if not isinstance(inp, ApprovalInput):
+            raise AuditError(
+                f"the input of {history.workflow_id} is not an ApprovalInput this version can read"
+            )
+        self.input = inp
+        if first:
+            self.region = inp.opportunity.account.region
+            self.tz = calendar_for(self.region).tz
+        # Event ids start again at 1 in every run: what pairs events is per run.
+        self.run = inp.carried.run if inp.carried else 1
+        self.run_ids.append(started.original_execution_run_id)
+        self.event_count += len(events)
+        self.task_started, self.activities, self.timers = {}, {}, {}
+        self.status = "running"
+        self._started(events[0], first)
+        for event in events[1:]:
+            self._read_event(event)
+
+    def _run_read(self, events: list[HistoryEvent]) -> None:
+        """Close what the run left open: Updates without an outcome, activities
+        still pending (a run that continued as new leaves none)."""
+        for pending in self.updates.values():
+            pending.entry.summary += "; outcome not recorded yet"
+        self.updates = {}
+        for activity in self.activities.values():
+            scheduled = next(e for e in events if e.event_id == activity.scheduled_event_id)
+            self._activity_entry(scheduled, activity, None, "pending")
+        self.activities = {}
 
     def _read_event(self, event: HistoryEvent) -> None:
         t = EventType
@@ -365,6 +456,7 @@ class _Reader:
             round=round,
             summary=summary,
             event_id=event.event_id,
+            run=self.run,
             data=data or {},
         )
         self.entries.append(entry)
@@ -411,15 +503,18 @@ class _Reader:
 
     # ---- events ---------------------------------------------------------------
 
-    def _started(self, event: HistoryEvent) -> None:
+    def _started(self, event: HistoryEvent, first: bool) -> None:
         inp, opp = self.input, self.input.opportunity
         attrs = event.workflow_execution_started_event_attributes
         self.now = _event_time(event)
-        if attrs.continued_execution_run_id:
+        if first and attrs.continued_execution_run_id:
             self.notes.append(
                 f"This run continues run {attrs.continued_execution_run_id}; the earlier "
-                "run's events are in that run's history."
+                "runs' events are in their own histories (`om audit` reads every run)."
             )
+        if inp.carried is not None:
+            self._continued(event, inp.carried, seed=first)
+            return
         self._entry(
             event,
             SUBMITTED,
@@ -449,6 +544,36 @@ class _Reader:
         )
         self.stage = "submitted"
         self._begin_round("submitted for approval")
+
+    def _continued(self, event: HistoryEvent, carried: CarriedState, seed: bool) -> None:
+        """A run that continues an earlier one: where it picks up. Read alone,
+        the carried state stands in for the earlier runs (round numbers and
+        reasons, the open round's plan, the OM approver, the ticket)."""
+        if seed:
+            self.rounds = [
+                _Round(number=r.round, reason=r.reason, breached=r.breached) for r in carried.rounds
+            ]
+            if self.rounds:
+                self.rounds[-1].plan = carried.plan or carried.clock
+            self.planned = len(self.rounds)
+            self.om_approver = carried.om_approver
+            self.ticket_id = carried.ticket_id
+        self.stage = carried.stage.value
+        self._entry(
+            event,
+            RUN_CONTINUED,
+            f"run {carried.run} continues run {carried.previous_run_id} (history grown long): "
+            f"round {carried.round}, stage {carried.stage.value}",
+            round=carried.round,
+            data={
+                "run": carried.run,
+                "previous_run_id": carried.previous_run_id,
+                "stage": carried.stage.value,
+                "round": carried.round,
+                "rounds": len(carried.rounds),
+                "history_entries": len(carried.history),
+            },
+        )
 
     def _task_started(self, event: HistoryEvent) -> None:
         self.task_started[event.event_id] = _event_time(event)
@@ -935,14 +1060,11 @@ class _Reader:
     # ---- closing notes --------------------------------------------------------------
 
     def _finish(self, events: list[HistoryEvent]) -> None:
-        for pending in self.updates.values():
-            pending.entry.summary += "; outcome not recorded yet"
-        for activity in self.activities.values():
-            scheduled = next(e for e in events if e.event_id == activity.scheduled_event_id)
-            self._activity_entry(scheduled, activity, None, "pending")
         notes = [REFUSALS_NOTE]
         if self.patches:
-            notes.append("Recorded with workflow patch(es): " + ", ".join(self.patches) + ".")
+            notes.append(
+                "Recorded with workflow patch(es): " + ", ".join(dict.fromkeys(self.patches)) + "."
+            )
         elif self.planned:
             notes.append(
                 "Recorded before the review-plan-v1 patch: rounds use the legacy review "
@@ -952,6 +1074,12 @@ class _Reader:
             f"Times are in UTC and in {self.tz} (home region {self.region.value}); "
             "activities are dated when their outcome was recorded."
         )
+        if len(self.run_ids) > 1:
+            notes.append(
+                f"The workflow continued as new {len(self.run_ids) - 1} time(s) to keep each "
+                f"run's history short; all {len(self.run_ids)} runs are read, oldest first "
+                "(event numbers are per run: `run:event`)."
+            )
         if self.status == "running":
             last = events[-1]
             notes.append(

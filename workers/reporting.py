@@ -18,12 +18,20 @@ timeline come:
 `project_all` lists the approval workflows, running and closed, and projects
 each run whose history may have grown (a run already projected after it
 closed is not fetched again). Running it twice appends nothing twice.
+
+A workflow that continued as new has several runs. Each run's transitions
+are stored under its own run id (event ids restart in every run), while the
+review rounds are read from the whole chain, oldest run first, and stored
+once, under the newest run: a round opened in one run may be decided in the
+next, and counting it per run would count it twice. A run that continued as
+new therefore keeps no rounds of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +61,7 @@ from workers.audit import (
     Timeline,
     TimelineEntry,
     build_timeline,
+    fetch_runs,
 )
 
 APPROVAL_WORKFLOWS_QUERY = f"WorkflowType='{WORKFLOW_TYPE}'"
@@ -89,14 +98,22 @@ def project_history(
     history: WorkflowHistory,
     run_id: str | None = None,
     now: datetime | None = None,
+    earlier: Sequence[WorkflowHistory] = (),
 ) -> RunProjection:
     """Project one approval workflow history into `store`; idempotent.
 
     `run_id` is the run as Temporal lists it; the history alone names the run
     it was first started as, which a reset run shares with its original.
+    `earlier`: the histories of the runs this one continues, oldest first
+    (`workers.audit.fetch_runs`); the rounds are read across all of them.
     Raises workers.audit.AuditError when the history is not an approval's.
     """
-    timeline = build_timeline(history)
+    timeline = build_timeline([*earlier, history])
+    this_run = len(history.events)
+    mine = timeline.entries
+    if earlier:
+        number = timeline.entries[-1].run if timeline.entries else 1
+        mine = [e for e in timeline.entries if e.run == number]
     run = RunFacts(
         workflow_id=timeline.workflow_id,
         run_id=run_id or timeline.run_id,
@@ -104,11 +121,16 @@ def project_history(
         region=timeline.region,
         status=timeline.status,
         stage=timeline.stage,
-        event_count=timeline.event_count,
+        event_count=this_run,
     )
-    review_rounds = rounds_from_timeline(timeline)
+    # The newest run of a chain holds the rounds of all; one that continued
+    # as new holds none (its successor has them).
+    review_rounds = [] if timeline.status == "continued_as_new" else rounds_from_timeline(timeline)
     added = store.record_run(
-        run, transitions_from_timeline(timeline), review_rounds, now or datetime.now(UTC)
+        run,
+        transitions_from_timeline(timeline.model_copy(update={"entries": mine})),
+        review_rounds,
+        now or datetime.now(UTC),
     )
     return RunProjection(run, added, review_rounds)
 
@@ -246,12 +268,15 @@ async def project_all(
     """Project every approval workflow run the visibility `query` lists.
 
     Runs already projected after they closed are skipped (their history can
-    no longer grow). One history that cannot be fetched or read does not stop
-    the others: it is named in `failed`. Store work runs in a thread, so an
-    async worker calling this keeps serving while the database writes.
+    no longer grow). A run that continues earlier ones is read with them
+    (their histories are fetched once per pass). One history that cannot be
+    fetched or read does not stop the others: it is named in `failed`. Store
+    work runs in a thread, so an async worker calling this keeps serving
+    while the database writes.
     """
     report = ProjectionReport()
     closed = await asyncio.to_thread(store.closed_runs)
+    fetched: dict[str, WorkflowHistory] = {}
     async for execution in client.list_workflows(query):
         report.listed += 1
         run_id = execution.run_id or ""
@@ -259,10 +284,10 @@ async def project_all(
             report.unchanged += 1
             continue
         try:
-            history = await client.get_workflow_handle(
-                execution.id, run_id=run_id or None
-            ).fetch_history()
-            projected = await asyncio.to_thread(project_history, store, history, run_id or None)
+            *earlier, history = await fetch_runs(client, execution.id, run_id or None, fetched)
+            projected = await asyncio.to_thread(
+                project_history, store, history, run_id or None, None, earlier
+            )
         except Exception as error:  # reported per run, so one bad history stops nothing
             report.failed[f"{execution.id} (run {run_id})"] = f"{type(error).__name__}: {error}"
             continue

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalStatus,
         BookingCheckRequest,
         BusinessTimeRequest,
+        CarriedState,
         ChatterPost,
         CloseDate,
         CloseDateRequest,
@@ -63,6 +64,9 @@ with workflow.unsafe.imports_passed_through():
 # Patch id of the SLA plan, checkpoints, handoff/cover and search attributes
 # (issue 3). Histories recorded before it replay the earlier behaviour.
 REVIEW_PLAN_PATCH = "review-plan-v1"
+# Patch id of continue-as-new: a run whose history has grown past the
+# threshold starts afresh from its state (docs/architecture.md).
+CONTINUE_AS_NEW_PATCH = "continue-as-new"
 _CHECKPOINT_WORDS = {"warn_50": "50%", "warn_75": "75%", "breach": "100%"}
 
 # CRM values written at each transition (Salesforce picklist values).
@@ -74,6 +78,16 @@ CRM_CLOSED_WON = {"stage": "Closed Won", "approval_status": "Approved", "locked"
 
 # Stages the workflow leaves by itself, without waiting for a person.
 _AUTOMATIC_STAGES = frozenset({Stage.CLOSED_WON, Stage.LICENSE_CHECK, Stage.LICENSE_TICKET})
+# Stages a run may continue as new in: each waits (for a person, or between
+# license re-checks) with nothing half-done; the stages left at once are not.
+_WAITING_STAGES = frozenset(
+    {Stage.OM_REVIEW, Stage.REJECTED, Stage.RECALLED, Stage.FINANCE_REVIEW, Stage.LICENSE_TICKET}
+)
+# History entries a continued run carries at most (about 250 bytes each, so
+# the new run's input stays far below the 2 MB payload limit); the older ones
+# are summed up in one entry and stay in the earlier runs' event histories.
+_CARRIED_HISTORY_ENTRIES = 1000
+_HISTORY_TRIMMED = "earlier_history"
 
 # Transient faults (5xx, rate limits, expired sessions) are retried for as
 # long as it takes; adapters mark bad data non-retryable.
@@ -116,6 +130,30 @@ class OpportunityApprovalWorkflow:
         self._channels = inp.channels
         self._local_activities = 0
         """Policy local activities in flight; Updates wait while any runs."""
+        self._continue_after = inp.continue_as_new_after_events
+        self._run = 1
+        if inp.carried is not None:
+            self._resume(inp.carried)
+
+    def _resume(self, carried: CarriedState) -> None:
+        """Take up where the previous run stopped (it continued as new)."""
+        self._run = carried.run
+        self._v2 = carried.review_plan
+        self._stage = carried.stage
+        self._round = carried.round
+        self._round_started_at = carried.round_started_at
+        self._clock = carried.clock
+        self._plan = carried.plan
+        self._findings = list(carried.findings)
+        self._om_approver = carried.om_approver
+        self._close = carried.close
+        self._license_delivery_date = carried.license_delivery_date
+        self._ticket_id = carried.ticket_id
+        self._finance_rejections = carried.finance_rejections
+        self._fired = set(carried.fired)
+        self._breached = carried.breached
+        self._rounds = [r.model_copy() for r in carried.rounds]
+        self._history = list(carried.history)
 
     # ---- the cycle -------------------------------------------------------
     #
@@ -126,11 +164,27 @@ class OpportunityApprovalWorkflow:
 
     @workflow.run
     async def run(self, inp: ApprovalInput) -> ApprovalStatus:
-        self._v2 = workflow.patched(REVIEW_PLAN_PATCH)
-        self._note("intake", "submitted", f"{self._opp.name} ({self._opp.account.region.value})")
-        await self._crm(**CRM_SUBMITTED)
-        self._begin_round("submitted for approval")
+        if inp.carried is None:
+            self._v2 = workflow.patched(REVIEW_PLAN_PATCH)
+            self._note(
+                "intake", "submitted", f"{self._opp.name} ({self._opp.account.region.value})"
+            )
+            await self._crm(**CRM_SUBMITTED)
+            self._begin_round("submitted for approval")
+        else:
+            # A continued run: the round is open (or decided) already, its CRM
+            # write and plan are in the earlier run. Only the search attributes
+            # are set again, so this run answers the queue on its own.
+            self._publish()
+        acted = False  # this run has done something (a run never continues on arrival)
         while self._effects or self._stage not in TERMINAL_STAGES:
+            if acted and self._continue_as_new_due():
+                # Updates accepted in this task finish first; one may queue
+                # side effects, which are carried out here before switching.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._quiet():
+                    workflow.continue_as_new(inp.model_copy(update={"carried": self._carry()}))
+            acted = True
             try:
                 await workflow.wait_condition(
                     lambda: bool(self._effects) or self._stage in _AUTOMATIC_STAGES,
@@ -155,6 +209,55 @@ class OpportunityApprovalWorkflow:
             elif self._stage == Stage.LICENSE_TICKET:
                 await self._license_ticket()
         return self.status()
+
+    # ---- continue-as-new ----------------------------------------------------
+    #
+    # A deal that bounces between the rep and Order Management for months, or
+    # waits long for a license, adds events every round and every re-check.
+    # Past a threshold the run starts afresh with its state as input.
+
+    def _quiet(self) -> bool:
+        """Nothing half-done: no side effect queued, no policy answer being
+        recorded, and a stage that waits."""
+        return not self._effects and not self._local_activities and self._stage in _WAITING_STAGES
+
+    def _continue_as_new_due(self) -> bool:
+        """Whether to continue as new now: quiet, the history long enough, and
+        the workflow patched. The patch is asked last, only when everything
+        else says switch: replaying a history recorded before it, the answer
+        there is False (and stays False for that workflow), so it replays as
+        it was recorded."""
+        if not self._quiet():
+            return False
+        info = workflow.info()
+        limit = self._continue_after
+        long_enough = info.is_continue_as_new_suggested() or (
+            limit is not None and info.get_current_history_length() >= limit
+        )
+        return long_enough and workflow.patched(CONTINUE_AS_NEW_PATCH)
+
+    def _carry(self) -> CarriedState:
+        """The state the next run starts from."""
+        return CarriedState(
+            run=self._run + 1,
+            previous_run_id=workflow.info().run_id,
+            review_plan=self._v2,
+            stage=self._stage,
+            round=self._round,
+            round_started_at=self._round_started_at,
+            clock=self._clock,
+            plan=self._plan,
+            findings=list(self._findings),
+            om_approver=self._om_approver,
+            close=self._close,
+            license_delivery_date=self._license_delivery_date,
+            ticket_id=self._ticket_id,
+            finance_rejections=self._finance_rejections,
+            fired=sorted(self._fired),
+            breached=self._breached,
+            rounds=[r.model_copy() for r in self._rounds],
+            history=_trimmed(self._history),
+        )
 
     # ---- the SLA of an Order Management review round ------------------------
 
@@ -666,6 +769,7 @@ class OpportunityApprovalWorkflow:
             rounds=[r.model_copy() for r in self._rounds],
             history=list(self._history),
             opportunity=self._opp,
+            run=self._run,
         )
 
     # ---- helpers --------------------------------------------------------------
@@ -769,3 +873,26 @@ class OpportunityApprovalWorkflow:
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
         )
+
+
+def _trimmed(history: list[HistoryEntry]) -> list[HistoryEntry]:
+    """At most `_CARRIED_HISTORY_ENTRIES` entries: the newest, after one that
+    counts the older ones (adding to the count an earlier trim left)."""
+    if len(history) <= _CARRIED_HISTORY_ENTRIES:
+        return list(history)
+    earlier = 0
+    if history[0].action == _HISTORY_TRIMMED:
+        earlier = int(history[0].detail.split(" ", 1)[0]) - 1
+    keep = history[-(_CARRIED_HISTORY_ENTRIES - 1) :]
+    dropped = len(history) - len(keep) + earlier
+    return [
+        HistoryEntry(
+            at=keep[0].at,
+            actor="workflow",
+            action=_HISTORY_TRIMMED,
+            detail=f"{dropped} earlier entries are in the event histories of the "
+            "earlier runs (om audit shows them)",
+            round=keep[0].round,
+        ),
+        *keep,
+    ]

@@ -36,15 +36,23 @@ def audit_cli(om_env: dict[str, str]):  # type: ignore[no-untyped-def]
     return in_process_cli(register, om_env)
 
 
+# Submitted with no threshold (one run), or with a threshold of one event:
+# the workflow continues as new at every quiet point, and the audit reads
+# every run (docs/architecture.md, "Continue-as-new").
+@pytest.mark.parametrize("continue_after", [None, "1"], ids=["one-run", "continued"])
 def test_audit_evidence_pack_history_export_and_replay_of_a_live_run(
     om_env,
     worker,
     new_opportunity,
     audit_cli,
     tmp_path: Path,
+    continue_after: str | None,
 ):
     opp = new_opportunity
-    om(om_env, "submit", opp)
+    submit_env = dict(om_env)
+    if continue_after:
+        submit_env["OM_CONTINUE_AS_NEW_AFTER_EVENTS"] = continue_after
+    om(submit_env, "submit", opp)
     wait_for_stage(om_env, opp, "om_review")
     refused = om(om_env, "approve", opp, "--as", "om.emea@example.com", ok=False)
     assert refused.returncode != 0
@@ -65,6 +73,8 @@ def test_audit_evidence_pack_history_export_and_replay_of_a_live_run(
     assert f"evidence pack written to {evidence.resolve()}" in result.stderr
 
     assert timeline["workflow_id"] == f"opportunity-{opp}" and timeline["status"] == "completed"
+    runs = len(timeline["runs"])
+    assert (runs > 1) == bool(continue_after)
     by_kind: dict[str, list[dict]] = {}
     for entry in timeline["entries"]:
         by_kind.setdefault(entry["kind"], []).append(entry)
@@ -88,7 +98,9 @@ def test_audit_evidence_pack_history_export_and_replay_of_a_live_run(
         "history.json",
         "timeline.md",
         "timeline.json",
+        *(f"history-run{k}.json" for k in range(1, runs)),
     }
+    assert manifest["runs"] == timeline["runs"]
     for item in manifest["files"]:
         digest = hashlib.sha256((evidence / item["name"]).read_bytes()).hexdigest()
         assert digest == item["sha256"]
@@ -100,17 +112,20 @@ def test_audit_evidence_pack_history_export_and_replay_of_a_live_run(
     assert "Order Management rejected round 1" in text.stdout
 
     exported = tmp_path / "exported" / f"{opp}.json"
-    result = audit_cli("history", "export", opp, str(exported))
+    result = audit_cli("history", "export", opp, str(exported), "--all-runs", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(exported.read_text())["events"]
+    written = json.loads(result.stdout)["earlier_runs"]
+    assert written == [str(exported.with_name(f"{opp}.run{k}.json")) for k in range(1, runs)]
 
-    result = audit_cli("replay", str(exported), str(evidence))
+    result = audit_cli("replay", str(exported.parent), str(evidence))
     assert result.exit_code == 0, result.output
-    assert "replayed 2 histories: 2 ok, 0 failed" in result.stdout
+    assert f"replayed {2 * runs} histories: {2 * runs} ok, 0 failed" in result.stdout
 
     result = audit_cli("replay", "--query", f"WorkflowId='opportunity-{opp}'")
     assert result.exit_code == 0, result.output
-    assert "replayed 1 history: 1 ok, 0 failed" in result.stdout
+    noun = "history" if runs == 1 else "histories"
+    assert f"replayed {runs} {noun}: {runs} ok, 0 failed" in result.stdout
 
     # In two processes: the live run is fetched by a replay process of its own.
     query = f"WorkflowId='opportunity-{opp}'"

@@ -43,11 +43,17 @@ def kpi_cli(om_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-
     return invoke
 
 
+# With a threshold of one event the workflow continues as new at every quiet
+# point: the rounds, read across its runs, must be counted once each.
+@pytest.mark.parametrize("continue_after", [None, "1"], ids=["one-run", "continued"])
 def test_kpi_syncs_a_live_history_once_and_counts_the_closed_won_deal(
-    om_env, worker, new_opportunity, kpi_cli
+    om_env, worker, new_opportunity, kpi_cli, continue_after
 ):
     opp = new_opportunity
-    om(om_env, "submit", opp)
+    submit_env = dict(om_env)
+    if continue_after:
+        submit_env["OM_CONTINUE_AS_NEW_AFTER_EVENTS"] = continue_after
+    om(submit_env, "submit", opp)
     wait_for_stage(om_env, opp, "om_review")
     om(om_env, "reject", opp, "--as", OM, "--reason", "PO_MISSING", "--comment", "Attach the PO")
     wait_for_stage(om_env, opp, "rejected")

@@ -9,18 +9,24 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from workers.audit import fetch_runs
+
 HISTORIES = Path(__file__).parents[1] / "histories"
 
 
 async def record_histories(client: Client, workflow_ids: list[str], test_name: str) -> None:
     """Write the event history of each workflow a test started to
     tests/histories/<test name>[-n].json, for the replay test to check
-    against every later version of the workflow code."""
+    against every later version of the workflow code. A workflow that
+    continued as new has its earlier runs written beside it, as
+    <test name>[-n].run<k>.json (k = 1 for the first run)."""
     HISTORIES.mkdir(exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name).strip("_")
     for n, workflow_id in enumerate(workflow_ids):
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        *earlier, history = await fetch_runs(client, workflow_id)
         suffix = f"-{n}" if n else ""
+        for k, run in enumerate(earlier, 1):
+            (HISTORIES / f"{stem}{suffix}.run{k}.json").write_text(run.to_json())
         (HISTORIES / f"{stem}{suffix}.json").write_text(history.to_json())
 
 

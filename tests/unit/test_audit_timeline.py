@@ -28,6 +28,7 @@ from workers.audit import (
     REFUSALS_NOTE,
     REP_ACTION,
     REVIEW_ROUND,
+    RUN_CONTINUED,
     SLA_TIMER,
     SUBMITTED,
     TICKET,
@@ -270,9 +271,48 @@ def test_timeline_json_round_trips():
 )
 def test_every_recorded_history_renders(path: Path):
     timeline = timeline_of(json.loads(path.read_text()))
-    assert timeline.entries[0].kind == SUBMITTED
-    assert timeline.of_kind(REVIEW_ROUND)
+    first = timeline.entries[0]
+    if first.kind == RUN_CONTINUED:  # a later run of a workflow that continued as new
+        assert first.run == first.data["run"] > 1
+        assert any("continues run" in note for note in timeline.notes)
+    else:
+        assert first.kind == SUBMITTED
+        assert timeline.of_kind(REVIEW_ROUND)
     assert REFUSALS_NOTE in timeline.notes
+
+
+def chain(name: str) -> list[WorkflowHistory]:
+    """The runs of a recorded workflow that continued as new, oldest first."""
+    paths = sorted(
+        HISTORIES.glob(f"{name}.run*.json"), key=lambda p: int(p.stem.rsplit(".run", 1)[1])
+    )
+    return [
+        WorkflowHistory.from_json(name, json.loads(p.read_text()))
+        for p in [*paths, HISTORIES / f"{name}.json"]
+    ]
+
+
+def test_the_runs_of_a_continued_workflow_read_as_one_timeline():
+    runs = chain("test_sla_checkpoints_fire_once_each_in_the_runs_that_follow")
+    assert len(runs) > 2
+    timeline = build_timeline(runs)
+
+    assert timeline.runs == [r.run_id for r in runs] and timeline.status == "completed"
+    assert timeline.event_count == sum(len(r.events) for r in runs)
+    assert timeline.entries[0].kind == SUBMITTED
+    assert [e.data["run"] for e in timeline.of_kind(RUN_CONTINUED)] == list(range(2, len(runs) + 1))
+    assert [e.run for e in timeline.entries] == sorted(e.run for e in timeline.entries)
+    checkpoints = [(e.data["checkpoint"], e.round) for e in timeline.of_kind(SLA_TIMER)]
+    assert checkpoints == [("warn_50", 1), ("warn_75", 1), ("breach", 1)]
+    (decision,) = timeline.of_kind(DECISION)
+    assert decision.round == 1 and "SLA breached" in decision.summary  # the plan came from run 1
+    assert any("continued as new" in note for note in timeline.notes)
+    rows = timeline.to_markdown().splitlines()
+    assert any(row.endswith("| 2:1 |") for row in rows)  # run 2's first event
+
+    # A run read alone takes its starting point from its input: the same entries.
+    for number, run in enumerate(runs, 1):
+        assert build_timeline(run).entries == [e for e in timeline.entries if e.run == number]
 
 
 def test_update_refused_inside_its_handler_is_shown_as_refused():

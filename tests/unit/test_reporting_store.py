@@ -8,6 +8,7 @@ the Temporal client's listing; projecting again must add nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,9 +42,12 @@ TABLES = ("transitions", "rounds", "runs")
 
 @cache
 def load(path: Path) -> WorkflowHistory:
-    """A recorded history, parsed once per session (protobuf JSON is slow)."""
+    """A recorded history, parsed once per session (protobuf JSON is slow).
+    The earlier runs of a workflow that continued as new (`<name>.run<k>`)
+    share its workflow id."""
     data = json.loads(path.read_text())
-    return WorkflowHistory.from_json(history_workflow_id(data, path.stem), data)
+    stem = re.sub(r"\.run\d+$", "", path.stem)
+    return WorkflowHistory.from_json(history_workflow_id(data, stem), data)
 
 
 def named(name: str) -> WorkflowHistory:
@@ -85,7 +89,10 @@ def test_projecting_every_recorded_history_twice_adds_nothing_the_second_time(st
     assert after_first == counts(store)
     assert after_first["runs"] == len(FILES)
     assert after_first["transitions"] == sum(p.transitions_added for p in first) > len(FILES) * 4
-    assert after_first["rounds"] == sum(len(p.rounds) for p in first) > len(FILES)
+    # A run that continued as new leaves its rounds to the run after it.
+    continued = [p for p in first if p.run.status == "continued_as_new"]
+    assert continued and not any(p.rounds for p in continued)
+    assert after_first["rounds"] == sum(len(p.rounds) for p in first) > len(FILES) - len(continued)
     assert [p.transitions_added for p in second] == [0] * len(FILES)
 
 

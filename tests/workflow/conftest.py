@@ -79,14 +79,15 @@ class Harness:
 
 @asynccontextmanager
 async def running_harness(
-    env: WorkflowEnvironment, request: pytest.FixtureRequest
+    env: WorkflowEnvironment, request: pytest.FixtureRequest, record: bool = True
 ) -> AsyncIterator[Harness]:
     """A harness with its worker running on `env`; records the histories of
-    the workflows it started when `OM_RECORD_HISTORIES` is set."""
+    the workflows it started when `OM_RECORD_HISTORIES` is set (and `record`)."""
     h = Harness(env, FakeSystems())
     async with build_worker(env.client, h.settings, activities=h.fakes.activities()):
         yield h
-        await record_if_asked(env.client, h.started, request.node.name)
+        if record:
+            await record_if_asked(env.client, h.started, request.node.name)
 
 
 @pytest.fixture
