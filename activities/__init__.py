@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain.settings import Settings
+from activities.config import AdapterSettings
 
 
-def build_activities(settings: Settings) -> list[Callable[..., Any]]:
+def build_activities(settings: AdapterSettings) -> list[Callable[..., Any]]:
     """Every external-system activity for a Worker, wired from `settings`.
 
     Nothing connects here: each adapter connects on first use, so a worker

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from activities.config import ServiceSettings
 from activities.errors import (
     AdapterError,
     AuthenticationFailed,
@@ -16,7 +17,6 @@ from activities.errors import (
     RequestRejected,
     ServiceUnavailable,
 )
-from domain.settings import ServiceSettings
 
 
 class HttpService:

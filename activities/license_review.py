@@ -20,7 +20,7 @@ not know) is recorded in the report and the run goes on; an outage fails the
 activity, and Temporal retries the whole run, which is safe because every
 step is idempotent.
 
-The field names below belong in `domain.settings.SalesforceFields` (a real
+The field names below belong in `activities.config.SalesforceFields` (a real
 org's names differ); until then they are constants here.
 """
 
@@ -38,6 +38,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.config import AdapterSettings
 from activities.errors import NonRetryableError, as_activity_errors
 from activities.license_service import LicenseServiceClient
 from activities.salesforce import SalesforceAdapter, soql_quote
@@ -48,7 +49,6 @@ from domain.license_review import (
     DEFAULT_OPEN_DAYS_THRESHOLD,
     BusinessDayAnswer,
     BusinessDayRequest,
-    LicenseReviewActivity,
     LicenseReviewItem,
     LicenseReviewReport,
     business_day_answer,
@@ -56,9 +56,9 @@ from domain.license_review import (
     local_date,
     review_window_start,
 )
-from domain.messages import CrmUpdate, TicketRequest
+from domain.messages import ActivityName, CrmUpdate, TicketRequest
 from domain.models import Region
-from domain.settings import Role, Settings
+from domain.policy import Role
 
 # Denormalized Opportunity fields (see sandbox.schema); move to SalesforceFields.
 DEPLOYMENT_FIELD = "Deployment__c"
@@ -105,7 +105,7 @@ def approval_running_check(client: Client) -> IsRunning:
     return is_running
 
 
-def candidates_soql(settings: Settings, region: Region, since: str) -> str:
+def candidates_soql(settings: AdapterSettings, region: Region, since: str) -> str:
     """Closed Won self-managed deals of `region` closed on or after `since`
     (a SOQL date literal, unquoted) without a license delivery date."""
     f = settings.salesforce.fields
@@ -160,7 +160,7 @@ class LicenseReview:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AdapterSettings,
         is_running: IsRunning,
         *,
         salesforce: SalesforceAdapter | None = None,
@@ -319,7 +319,7 @@ class LicenseReviewActivities:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: AdapterSettings,
         client: Client,
         open_days_threshold: int = DEFAULT_OPEN_DAYS_THRESHOLD,
     ) -> None:
@@ -331,7 +331,7 @@ class LicenseReviewActivities:
             open_days_threshold=open_days_threshold,
         )
 
-    @activity.defn(name=LicenseReviewActivity.RUN)
+    @activity.defn(name=ActivityName.LICENSE_REVIEW_RUN)
     @as_activity_errors
     async def run(self, region: Region) -> LicenseReviewReport:
         report = await self.review.run(region)
@@ -346,7 +346,7 @@ class LicenseReviewActivities:
             )
         return report
 
-    @activity.defn(name=LicenseReviewActivity.BUSINESS_DAY)
+    @activity.defn(name=ActivityName.LICENSE_REVIEW_BUSINESS_DAY)
     async def business_day(self, request: BusinessDayRequest) -> BusinessDayAnswer:
         """Whether the region works on its local date at `request.at`."""
         calendar = calendar_for(request.region, self.settings.calendar)

@@ -25,15 +25,15 @@ from domain.messages import (
     ReviewClockRequest,
     ReviewPlanRequest,
 )
+from domain.policy import Policy
 from domain.requirements import Finding, check_booking_requirements
-from domain.settings import Settings
 from domain.sla import ReviewPlan, plan_review_round
 
 
 class PolicyActivities:
     """The policy answers a workflow records, computed with the worker's settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Policy) -> None:
         self.settings = settings
 
     @activity.defn(name=ActivityName.PLAN_REVIEW_ROUND)

@@ -33,27 +33,29 @@ import contextvars
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 
+from activities.config import AdapterSettings, SalesforceSettings
 from activities.errors import NonRetryableError, RequestRejected, as_activity_errors
 from activities.salesforce import SalesforceAdapter, soql_quote
+from domain.messages import ActivityName
 from domain.reconciliation import (
     ARR_BASIS_MISMATCH,
     DUPLICATE_RENEWAL,
     MISSING_RENEWAL,
     ORPHAN_RENEWAL,
     START_DATE_MISMATCH,
+    ApplyReport,
     Discrepancy,
+    DiscrepancyRow,
     RenewalOpportunity,
+    RenewalsRun,
     Subscription,
     reconcile,
 )
-from domain.settings import SalesforceSettings, Settings
 
-RECONCILE_ACTIVITY = "renewals.reconcile"
 """The activity name `RenewalReconciliationWorkflow` calls."""
 
 COLLECTION_LIMIT = 200
@@ -97,64 +99,6 @@ Progress = Callable[[str, int], None]
 class InvalidRenewalData(NonRetryableError):
     """A Salesforce record does not fit the reconciliation's input; retrying
     reads the same record, so a person has to fix it."""
-
-
-class DiscrepancyRow(BaseModel):
-    """A `domain.reconciliation.Discrepancy` as JSON-friendly data."""
-
-    code: str
-    subscription_id: str | None
-    opportunity_id: str | None
-    message: str
-
-    @classmethod
-    def of(cls, d: Discrepancy) -> DiscrepancyRow:
-        return cls(
-            code=str(d.code),
-            subscription_id=d.subscription_id,
-            opportunity_id=d.opportunity_id,
-            message=d.message,
-        )
-
-
-class ApplyReport(BaseModel):
-    """What an apply wrote; counts are complete, `failed` is capped."""
-
-    created: list[str] = Field(default_factory=list, description="new renewal ids")
-    already_present: list[str] = Field(
-        default_factory=list,
-        description="subscriptions whose missing renewal a previous run had created",
-    )
-    marked_duplicate: int = 0
-    arr_basis_fixed: int = 0
-    start_date_fixed: int = 0
-    orphans_reported: int = 0
-    calls: int = Field(0, description="composite collection calls made")
-    failed: dict[str, str] = Field(default_factory=dict, description="record id -> error")
-    failed_count: int = 0
-
-    def fail(self, record_id: str, error: str) -> None:
-        self.failed_count += 1
-        if len(self.failed) < 100:
-            self.failed[record_id] = error
-
-
-class RenewalsRun(BaseModel):
-    """One reconciliation run: what was read, found and (maybe) fixed."""
-
-    mode: Literal["report", "apply"]
-    started_at: datetime
-    finished_at: datetime
-    subscriptions_read: int
-    renewals_read: int
-    counts: dict[str, int] = Field(description="discrepancies per code")
-    discrepancies: list[DiscrepancyRow]
-    discrepancies_truncated: bool = False
-    applied: ApplyReport | None = None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -380,7 +324,7 @@ class RenewalsAdapter:
 
 
 def reconcile_and_apply(
-    settings: Settings,
+    settings: AdapterSettings,
     apply: bool,
     progress: Progress | None = None,
     *,
@@ -437,10 +381,10 @@ def _keeping(
 class RenewalActivities:
     """The reconciliation as an activity, run by the weekly Schedule's workflow."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AdapterSettings) -> None:
         self.settings = settings
 
-    @activity.defn(name=RECONCILE_ACTIVITY)
+    @activity.defn(name=ActivityName.RECONCILE_RENEWALS)
     @as_activity_errors
     async def reconcile(self, apply: bool) -> RenewalsRun:
         """Run in a thread; progress becomes heartbeats, so a worker lost

@@ -39,6 +39,7 @@ from simple_salesforce.exceptions import (
 )
 from temporalio import activity
 
+from activities.config import SalesforceSettings
 from activities.errors import (
     AdapterError,
     AuthenticationFailed,
@@ -51,7 +52,6 @@ from activities.errors import (
 )
 from domain.messages import ActivityName, ChatterPost, CrmUpdate
 from domain.models import Opportunity
-from domain.settings import SalesforceSettings
 
 T = TypeVar("T")
 

@@ -26,8 +26,8 @@ from api.errors import json_error
 from api.metrics import install_metrics
 from domain.errors import OmError
 from domain.reasons import UnknownReasonCode
-from domain.settings import Settings, load_settings
-from workers.queue_snapshot import QueueSnapshot
+from om.queue_snapshot import QueueSnapshot
+from om.settings import Settings, load_settings
 
 
 @asynccontextmanager

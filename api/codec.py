@@ -5,7 +5,7 @@ here (JSON `{"payloads": [{"metadata": {k: base64}, "data": base64}]}`) and
 shows what comes back. Only roster users allowed to read histories
 (auditors and Order Management) get an answer.
 
-The codec itself lives in `workers.codec`, which the worker and the client
+The codec itself lives in `om.codec`, which the worker and the client
 import too; this module is the HTTP face of it, kept here so the worker
 process never loads FastAPI.
 
@@ -26,8 +26,9 @@ from starlette.datastructures import State
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import current_user
-from domain.settings import PayloadEncryption, RosterUser
-from workers.codec import EncryptionCodec, encryption_settings
+from domain.policy import RosterUser
+from om.codec import EncryptionCodec, encryption_settings
+from om.settings import PayloadEncryption
 
 CODEC_ROLES = frozenset({"auditor", "order_management"})
 

@@ -10,9 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import State
 from temporalio.client import Client
 
-from domain.settings import RosterUser, Settings
-from workers.approvals import Approvals
-from workers.client import connect
+from domain.policy import RosterUser
+from om.approvals import Approvals
+from om.client import connect
+from om.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 

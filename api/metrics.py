@@ -22,9 +22,9 @@ from temporalio.client import Client
 from domain.errors import NotSubmitted, Refused, UnknownUser
 from domain.messages import DecisionReceipt
 from domain.models import DecisionAction, DecisionStage
-from domain.settings import Settings
-from workers.approvals import Approvals
-from workers.queue_snapshot import QueueSnapshot
+from om.approvals import Approvals
+from om.queue_snapshot import QueueSnapshot
+from om.settings import Settings
 
 UNMATCHED = "<unmatched>"
 _STAGES = ("om", "finance")

@@ -2,7 +2,7 @@
 decisions and rep actions sent to its workflow.
 
 Each call is a Query or an Update on the opportunity's workflow through
-`workers.approvals.Approvals`, the same operations the CLI and the console
+`om.approvals.Approvals`, the same operations the CLI and the console
 use; refusals come back as domain errors, answered by `api.errors`.
 """
 

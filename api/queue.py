@@ -15,8 +15,8 @@ from starlette.datastructures import State
 from api.deps import Ops, User, temporal_client
 from api.queue_view import QueueEntry, queue_json
 from domain.models import Region
-from workers.approvals import Approvals
-from workers.queue_snapshot import Loader
+from om.approvals import Approvals
+from om.queue_snapshot import Loader
 
 router = APIRouter()
 

@@ -190,8 +190,8 @@ async def run_worker() -> None:
     """A worker for the baseline alone, tuned like `om worker` (settings.worker)."""
     from temporalio.worker import Worker
 
-    from domain.settings import Settings
-    from workers.client import connect
+    from om.client import connect
+    from om.settings import Settings
     from workers.worker import worker_options
 
     settings = Settings()

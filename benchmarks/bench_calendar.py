@@ -74,8 +74,10 @@ class Peer:
 
 def _missing(peer: str, exc: ImportError) -> str:
     cause = "" if exc.name == peer else f" (it needs {exc.name})"
-    return (f"{peer} is not installed{cause}; its columns are left out. "
-            "Install the peers with: pip install -e '.[bench]'")
+    return (
+        f"{peer} is not installed{cause}; its columns are left out. "
+        "Install the peers with: pip install -e '.[bench]'"
+    )
 
 
 def load_businesstimedelta() -> tuple[Any, str | None]:
@@ -98,9 +100,11 @@ def load_pandas() -> tuple[Any, str | None]:
 
 def holiday_dates(region: Region) -> list[date]:
     hours = DEFAULT_REGION_HOURS[region]
-    return sorted(holidays.country_holidays(
-        hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
-    ))
+    return sorted(
+        holidays.country_holidays(
+            hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
+        )
+    )
 
 
 def ours(region: Region) -> Peer:
@@ -110,17 +114,22 @@ def ours(region: Region) -> Peer:
 
 def ours_local_input(region: Region) -> Peer:
     cal = calendar_for(region)
-    return Peer("ours (input in local tz)", cal.add_business_hours, cal.business_time_between,
-                prepare=lambda at: at.astimezone(cal.tz),
-                note="same inputs given in the region's zone instead of UTC")
+    return Peer(
+        "ours (input in local tz)",
+        cal.add_business_hours,
+        cal.business_time_between,
+        prepare=lambda at: at.astimezone(cal.tz),
+        note="same inputs given in the region's zone instead of UTC",
+    )
 
 
 def btd_peers(region: Region, mods: Any) -> list[Peer]:
     businesstimedelta, pytz = mods
     hours = DEFAULT_REGION_HOURS[region]
     tz = pytz.timezone(hours.time_zone)
-    workday = businesstimedelta.WorkDayRule(start_time=hours.open, end_time=hours.close,
-                                            working_days=list(hours.workdays), tz=tz)
+    workday = businesstimedelta.WorkDayRule(
+        start_time=hours.open, end_time=hours.close, working_days=list(hours.workdays), tz=tz
+    )
     hol = holidays.country_holidays(
         hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
     )
@@ -144,16 +153,21 @@ def btd_peers(region: Region, mods: Any) -> list[Peer]:
 def pandas_peer(region: Region, mods: Any) -> Peer:
     pandas, custom_business_hour = mods
     hours = DEFAULT_REGION_HOURS[region]
-    weekmask = " ".join(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][d]
-                        for d in hours.workdays)
+    weekmask = " ".join(
+        ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][d] for d in hours.workdays
+    )
     dates = holiday_dates(region)
     offsets: dict[int, Any] = {}
 
     def offset(n: int) -> Any:
         if n not in offsets:
-            offsets[n] = custom_business_hour(n=n, start=hours.open.strftime("%H:%M"),
-                                              end=hours.close.strftime("%H:%M"),
-                                              holidays=dates, weekmask=weekmask)
+            offsets[n] = custom_business_hour(
+                n=n,
+                start=hours.open.strftime("%H:%M"),
+                end=hours.close.strftime("%H:%M"),
+                holidays=dates,
+                weekmask=weekmask,
+            )
         return offsets[n]
 
     for n in range(1, MAX_ADD_HOURS + 1):
@@ -165,9 +179,13 @@ def pandas_peer(region: Region, mods: Any) -> Peer:
             raise ValueError("CustomBusinessHour takes whole hours only")
         return ts + offset(int(hours_))
 
-    return Peer("pandas CustomBusinessHour", add, None,
-                prepare=lambda at: pandas.Timestamp(at).tz_convert(hours.time_zone),
-                note="no business-time-between API; whole hours only")
+    return Peer(
+        "pandas CustomBusinessHour",
+        add,
+        None,
+        prepare=lambda at: pandas.Timestamp(at).tz_convert(hours.time_zone),
+        note="no business-time-between API; whole hours only",
+    )
 
 
 def peers_for(region: Region, btd: Any, pd_mods: Any) -> list[Peer]:
@@ -189,8 +207,10 @@ def random_inputs(n: int, seed: int) -> tuple[list[datetime], list[timedelta], l
     span_us = RANGE_DAYS * 86_400 * 10**6
     starts = [RANGE_START + timedelta(microseconds=rng.randrange(span_us)) for _ in range(n)]
     deltas = [rng.randint(1, MAX_ADD_HOURS) * H for _ in range(n)]
-    ends = [s + timedelta(microseconds=rng.randrange(MAX_SPAN // timedelta(microseconds=1)))
-            for s in starts]
+    ends = [
+        s + timedelta(microseconds=rng.randrange(MAX_SPAN // timedelta(microseconds=1)))
+        for s in starts
+    ]
     return starts, deltas, ends
 
 
@@ -198,8 +218,9 @@ REPEAT_BUDGET_S = 5.0  # repeat a pass only while one pass is this cheap
 MAX_PASSES = 5
 
 
-def _answers_pass(fn: Callable[..., Any],
-                  args: Sequence[tuple[Any, ...]]) -> tuple[float, list[Any]]:
+def _answers_pass(
+    fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]
+) -> tuple[float, list[Any]]:
     """One timed pass that keeps the answers (errors kept as the exception)."""
     out: list[Any] = []
     append = out.append
@@ -226,8 +247,9 @@ def _bare_pass(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> float
     return _time.perf_counter() - t0
 
 
-def time_calls(fn: Callable[..., Any],
-               args: Sequence[tuple[Any, ...]]) -> tuple[float, list[Any], int]:
+def time_calls(
+    fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]
+) -> tuple[float, list[Any], int]:
     """µs per call over `args`, the answers, and the number of timed passes.
 
     The same rule for every implementation: the first pass keeps the answers;
@@ -272,14 +294,16 @@ def bench_region(region: Region, n: int, seed: int, btd: Any, pd_mods: Any) -> l
         row: dict[str, Any] = {"region": region.value, "peer": peer.name}
         if peer.add is not None:
             row["add_us"], answers, row["add_passes"] = time_calls(
-                peer.add, list(zip(p_starts, deltas, strict=True)))
+                peer.add, list(zip(p_starts, deltas, strict=True))
+            )
             if not ref_add:
                 ref_add = answers
             row["add_disagree"] = disagreements(ref_add, answers)
         if peer.between is not None:
             p_ends = [peer.prepare(e) for e in ends]
             row["between_us"], answers, row["between_passes"] = time_calls(
-                peer.between, list(zip(p_starts, p_ends, strict=True)))
+                peer.between, list(zip(p_starts, p_ends, strict=True))
+            )
             if not ref_between:
                 ref_between = answers
             row["between_disagree"] = disagreements(ref_between, answers)
@@ -291,8 +315,7 @@ def bench_region(region: Region, n: int, seed: int, btd: Any, pd_mods: Any) -> l
 # Fixed edge cases (add_business_hours semantics: no cutoff)
 # --------------------------------------------------------------------------
 
-LA, LON, MNL = (ZoneInfo("America/Los_Angeles"), ZoneInfo("Europe/London"),
-                ZoneInfo("Asia/Manila"))
+LA, LON, MNL = (ZoneInfo("America/Los_Angeles"), ZoneInfo("Europe/London"), ZoneInfo("Asia/Manila"))
 
 
 def _utc(*a: int) -> datetime:
@@ -301,55 +324,164 @@ def _utc(*a: int) -> datetime:
 
 # (name, region, start, hours, expected instant)
 ADD_CASES: list[tuple[str, Region, datetime, float, datetime]] = [
-    ("AMER US spring-forward weekend", Region.AMER, datetime(2026, 3, 6, 10, tzinfo=LA), 12,
-     _utc(2026, 3, 9, 19)),
-    ("AMER US fall-back weekend", Region.AMER, datetime(2026, 10, 30, 10, tzinfo=LA), 12,
-     _utc(2026, 11, 2, 20)),
-    ("EMEA UK spring-forward weekend", Region.EMEA, datetime(2026, 3, 27, 10, tzinfo=LON), 12,
-     _utc(2026, 3, 30, 12)),
-    ("EMEA UK fall-back weekend", Region.EMEA, datetime(2026, 10, 23, 10, tzinfo=LON), 12,
-     _utc(2026, 10, 26, 13)),
-    ("AMER July 4 observed Fri 3 Jul", Region.AMER, datetime(2026, 7, 2, 10, tzinfo=LA), 12,
-     _utc(2026, 7, 6, 19)),
-    ("EMEA Boxing Day observed Mon 28 Dec", Region.EMEA,
-     datetime(2026, 12, 24, 10, tzinfo=LON), 12, _utc(2026, 12, 29, 13)),
-    ("AMER Christmas run", Region.AMER, datetime(2026, 12, 24, 10, tzinfo=LA), 12,
-     _utc(2026, 12, 28, 20)),
-    ("AMER Christmas Eve late afternoon", Region.AMER,
-     datetime(2026, 12, 24, 15, 30, tzinfo=LA), 1, _utc(2026, 12, 25, 0, 30)),
-    ("APAC Christmas run", Region.APAC, datetime(2026, 12, 23, 12, tzinfo=MNL), 12,
-     _utc(2026, 12, 28, 7)),
-    ("APAC New Year run (closed start)", Region.APAC, datetime(2026, 12, 29, 18, tzinfo=MNL),
-     12, _utc(2027, 1, 5, 4)),
-    ("AMER ends exactly at closing", Region.AMER, datetime(2026, 6, 15, 7, tzinfo=LA), 10,
-     _utc(2026, 6, 16, 0)),
-    ("EMEA ends exactly at closing", Region.EMEA, datetime(2026, 1, 12, 14, tzinfo=LON), 12,
-     _utc(2026, 1, 13, 17)),
-    ("APAC ends exactly at closing", Region.APAC, datetime(2026, 6, 15, 9, tzinfo=MNL), 9,
-     _utc(2026, 6, 15, 10)),
-    ("AMER Saturday start", Region.AMER, datetime(2026, 6, 13, 10, tzinfo=LA), 1,
-     _utc(2026, 6, 15, 15)),
-    ("AMER start at closing instant", Region.AMER, datetime(2026, 6, 15, 17, tzinfo=LA), 1,
-     _utc(2026, 6, 16, 15)),
-    ("AMER fractional 1.5 h", Region.AMER, datetime(2026, 6, 15, 10, tzinfo=LA), 1.5,
-     _utc(2026, 6, 15, 18, 30)),
-    ("AMER microsecond start", Region.AMER,
-     datetime(2026, 6, 15, 10, 0, 0, 123457, tzinfo=LA), 8,
-     datetime(2026, 6, 16, 15, 0, 0, 123457, tzinfo=UTC)),
+    (
+        "AMER US spring-forward weekend",
+        Region.AMER,
+        datetime(2026, 3, 6, 10, tzinfo=LA),
+        12,
+        _utc(2026, 3, 9, 19),
+    ),
+    (
+        "AMER US fall-back weekend",
+        Region.AMER,
+        datetime(2026, 10, 30, 10, tzinfo=LA),
+        12,
+        _utc(2026, 11, 2, 20),
+    ),
+    (
+        "EMEA UK spring-forward weekend",
+        Region.EMEA,
+        datetime(2026, 3, 27, 10, tzinfo=LON),
+        12,
+        _utc(2026, 3, 30, 12),
+    ),
+    (
+        "EMEA UK fall-back weekend",
+        Region.EMEA,
+        datetime(2026, 10, 23, 10, tzinfo=LON),
+        12,
+        _utc(2026, 10, 26, 13),
+    ),
+    (
+        "AMER July 4 observed Fri 3 Jul",
+        Region.AMER,
+        datetime(2026, 7, 2, 10, tzinfo=LA),
+        12,
+        _utc(2026, 7, 6, 19),
+    ),
+    (
+        "EMEA Boxing Day observed Mon 28 Dec",
+        Region.EMEA,
+        datetime(2026, 12, 24, 10, tzinfo=LON),
+        12,
+        _utc(2026, 12, 29, 13),
+    ),
+    (
+        "AMER Christmas run",
+        Region.AMER,
+        datetime(2026, 12, 24, 10, tzinfo=LA),
+        12,
+        _utc(2026, 12, 28, 20),
+    ),
+    (
+        "AMER Christmas Eve late afternoon",
+        Region.AMER,
+        datetime(2026, 12, 24, 15, 30, tzinfo=LA),
+        1,
+        _utc(2026, 12, 25, 0, 30),
+    ),
+    (
+        "APAC Christmas run",
+        Region.APAC,
+        datetime(2026, 12, 23, 12, tzinfo=MNL),
+        12,
+        _utc(2026, 12, 28, 7),
+    ),
+    (
+        "APAC New Year run (closed start)",
+        Region.APAC,
+        datetime(2026, 12, 29, 18, tzinfo=MNL),
+        12,
+        _utc(2027, 1, 5, 4),
+    ),
+    (
+        "AMER ends exactly at closing",
+        Region.AMER,
+        datetime(2026, 6, 15, 7, tzinfo=LA),
+        10,
+        _utc(2026, 6, 16, 0),
+    ),
+    (
+        "EMEA ends exactly at closing",
+        Region.EMEA,
+        datetime(2026, 1, 12, 14, tzinfo=LON),
+        12,
+        _utc(2026, 1, 13, 17),
+    ),
+    (
+        "APAC ends exactly at closing",
+        Region.APAC,
+        datetime(2026, 6, 15, 9, tzinfo=MNL),
+        9,
+        _utc(2026, 6, 15, 10),
+    ),
+    (
+        "AMER Saturday start",
+        Region.AMER,
+        datetime(2026, 6, 13, 10, tzinfo=LA),
+        1,
+        _utc(2026, 6, 15, 15),
+    ),
+    (
+        "AMER start at closing instant",
+        Region.AMER,
+        datetime(2026, 6, 15, 17, tzinfo=LA),
+        1,
+        _utc(2026, 6, 16, 15),
+    ),
+    (
+        "AMER fractional 1.5 h",
+        Region.AMER,
+        datetime(2026, 6, 15, 10, tzinfo=LA),
+        1.5,
+        _utc(2026, 6, 15, 18, 30),
+    ),
+    (
+        "AMER microsecond start",
+        Region.AMER,
+        datetime(2026, 6, 15, 10, 0, 0, 123457, tzinfo=LA),
+        8,
+        datetime(2026, 6, 16, 15, 0, 0, 123457, tzinfo=UTC),
+    ),
 ]
 
 # (name, region, start, end, expected business time)
 BETWEEN_CASES: list[tuple[str, Region, datetime, datetime, timedelta]] = [
-    ("AMER across spring-forward", Region.AMER, datetime(2026, 3, 6, 7, tzinfo=LA),
-     datetime(2026, 3, 9, 17, tzinfo=LA), 20 * H),
-    ("EMEA across fall-back", Region.EMEA, datetime(2026, 10, 23, 8, tzinfo=LON),
-     datetime(2026, 10, 26, 17, tzinfo=LON), 18 * H),
-    ("AMER Christmas Eve to Christmas noon", Region.AMER, datetime(2026, 12, 24, tzinfo=LA),
-     datetime(2026, 12, 25, 12, tzinfo=LA), 10 * H),
-    ("EMEA Christmas week", Region.EMEA, datetime(2026, 12, 24, 8, tzinfo=LON),
-     datetime(2026, 12, 29, 17, tzinfo=LON), 18 * H),
-    ("AMER microseconds", Region.AMER, datetime(2026, 6, 15, 10, 0, 0, 123457, tzinfo=LA),
-     datetime(2026, 6, 15, 10, 0, 1, tzinfo=LA), timedelta(microseconds=876543)),
+    (
+        "AMER across spring-forward",
+        Region.AMER,
+        datetime(2026, 3, 6, 7, tzinfo=LA),
+        datetime(2026, 3, 9, 17, tzinfo=LA),
+        20 * H,
+    ),
+    (
+        "EMEA across fall-back",
+        Region.EMEA,
+        datetime(2026, 10, 23, 8, tzinfo=LON),
+        datetime(2026, 10, 26, 17, tzinfo=LON),
+        18 * H,
+    ),
+    (
+        "AMER Christmas Eve to Christmas noon",
+        Region.AMER,
+        datetime(2026, 12, 24, tzinfo=LA),
+        datetime(2026, 12, 25, 12, tzinfo=LA),
+        10 * H,
+    ),
+    (
+        "EMEA Christmas week",
+        Region.EMEA,
+        datetime(2026, 12, 24, 8, tzinfo=LON),
+        datetime(2026, 12, 29, 17, tzinfo=LON),
+        18 * H,
+    ),
+    (
+        "AMER microseconds",
+        Region.AMER,
+        datetime(2026, 6, 15, 10, 0, 0, 123457, tzinfo=LA),
+        datetime(2026, 6, 15, 10, 0, 1, tzinfo=LA),
+        timedelta(microseconds=876543),
+    ),
 ]
 
 
@@ -383,7 +515,8 @@ def edge_cases(btd: Any, pd_mods: Any) -> tuple[list[str], dict[str, list[str]],
             for peer in peers:
                 if peer.add is not None:
                     marks.setdefault(peer.name, []).append(
-                        mark(peer, peer.add, (peer.prepare(start), delta), want))
+                        mark(peer, peer.add, (peer.prepare(start), delta), want)
+                    )
                 else:
                     marks.setdefault(peer.name, []).append("n/a")
         for name, reg, start, end, want in BETWEEN_CASES:
@@ -395,8 +528,8 @@ def edge_cases(btd: Any, pd_mods: Any) -> tuple[list[str], dict[str, list[str]],
             for peer in peers:
                 if peer.between is not None:
                     marks.setdefault(peer.name, []).append(
-                        mark(peer, peer.between, (peer.prepare(start), peer.prepare(end)),
-                             want))
+                        mark(peer, peer.between, (peer.prepare(start), peer.prepare(end)), want)
+                    )
                 else:
                     marks.setdefault(peer.name, []).append("n/a")
     return names, marks, ours_wrong
@@ -413,8 +546,9 @@ def fmt(x: float | None, digits: int = 2) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000,
-                        help="random instants per region (default 100000)")
+    parser.add_argument(
+        "--n", type=int, default=100_000, help="random instants per region (default 100000)"
+    )
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--regions", default="AMER,EMEA,APAC")
     args = parser.parse_args(argv)
@@ -422,13 +556,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     btd, btd_missing = load_businesstimedelta()
     pd_mods, pd_missing = load_pandas()
-    print(f"Business calendar benchmark: n={args.n} random instants per region, "
-          f"seed={args.seed}, Python {platform.python_version()} on {platform.machine()}")
+    print(
+        f"Business calendar benchmark: n={args.n} random instants per region, "
+        f"seed={args.seed}, Python {platform.python_version()} on {platform.machine()}"
+    )
     for missing in (btd_missing, pd_missing):
         if missing:
             print(f"SKIPPED PEER: {missing}")
     if btd is not None:
         from importlib.metadata import version
+
         print(f"peers: businesstimedelta {version('businesstimedelta')}", end="")
         print(f", pandas {pd_mods[0].__version__}" if pd_mods else "", end="")
         print()
@@ -440,8 +577,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for region in regions:
         all_rows += bench_region(region, args.n, args.seed, btd, pd_mods)
 
-    header = (f"{'region':6} {'implementation':32} {'add µs':>8} {'x ours':>7} "
-              f"{'between µs':>10} {'x ours':>7} {'add ≠ (>1s)':>13} {'betw ≠ (>1s)':>14}")
+    header = (
+        f"{'region':6} {'implementation':32} {'add µs':>8} {'x ours':>7} "
+        f"{'between µs':>10} {'x ours':>7} {'add ≠ (>1s)':>13} {'betw ≠ (>1s)':>14}"
+    )
     print(header)
     print("-" * len(header))
 
@@ -457,23 +596,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in rows:
             add_ratio = r["add_us"] / base["add_us"] if "add_us" in r else None
             bt_ratio = r["between_us"] / base["between_us"] if "between_us" in r else None
-            print(f"{r['region']:6} {r['peer']:32} {fmt(r.get('add_us')):>8} "
-                  f"{fmt(add_ratio, 1):>7} {fmt(r.get('between_us')):>10} {fmt(bt_ratio, 1):>7} "
-                  f"{diff(r, 'add_disagree'):>13} {diff(r, 'between_disagree'):>14}")
-    print(f"µs/call: best of up to {MAX_PASSES} passes over the n inputs (another pass only "
-          f"while a pass takes < {REPEAT_BUDGET_S:.0f} s, so the slow peers get one).")
-    print("≠ columns: answers on the random inputs that differ from ours "
-          "(in brackets: by more than 1 s).")
+            print(
+                f"{r['region']:6} {r['peer']:32} {fmt(r.get('add_us')):>8} "
+                f"{fmt(add_ratio, 1):>7} {fmt(r.get('between_us')):>10} {fmt(bt_ratio, 1):>7} "
+                f"{diff(r, 'add_disagree'):>13} {diff(r, 'between_disagree'):>14}"
+            )
+    print(
+        f"µs/call: best of up to {MAX_PASSES} passes over the n inputs (another pass only "
+        f"while a pass takes < {REPEAT_BUDGET_S:.0f} s, so the slow peers get one)."
+    )
+    print(
+        "≠ columns: answers on the random inputs that differ from ours "
+        "(in brackets: by more than 1 s)."
+    )
     worst = max(r["add_us"] for r in all_rows if r["peer"] == "ours")
     verdict = "MET" if worst < 3.0 else "NOT MET"
-    print(f"Target < 3 µs per add_business_hours call (UTC input): {verdict} "
-          f"(slowest region {worst:.2f} µs)")
+    print(
+        f"Target < 3 µs per add_business_hours call (UTC input): {verdict} "
+        f"(slowest region {worst:.2f} µs)"
+    )
     print()
 
     names, marks, ours_wrong = edge_cases(btd, pd_mods)
     shown = [p for p in marks if p != "ours (input in local tz)"]
-    print(f"Fixed edge cases ({len(names)}): '=' agrees with ours (ours checked against "
-          "hand-computed answers), otherwise the peer's answer")
+    print(
+        f"Fixed edge cases ({len(names)}): '=' agrees with ours (ours checked against "
+        "hand-computed answers), otherwise the peer's answer"
+    )
     width = max(len(n) for n in names)
     for peer in shown:
         if peer == "ours":

@@ -66,9 +66,9 @@ from temporalio.client import Client, WorkflowUpdateFailedError  # noqa: E402
 from temporalio.service import RPCError, RPCStatusCode  # noqa: E402
 
 import loadtest.cycle as cycle  # noqa: E402
+from cli.dev import stop_process  # noqa: E402
 from domain.errors import Refused  # noqa: E402
 from domain.models import Opportunity, Region  # noqa: E402
-from domain.settings import Settings  # noqa: E402
 from loadtest.cycle import Case, Driver, make_cases, run_cycles, seed_cases  # noqa: E402
 from loadtest.stack import (  # noqa: E402
     OM_BIN,
@@ -77,9 +77,9 @@ from loadtest.stack import (  # noqa: E402
     free_port,
     om_env,
 )
-from workers.approvals import Approvals  # noqa: E402
-from workers.client import connect, workflow_id_for  # noqa: E402
-from workers.dev import stop_process  # noqa: E402
+from om.approvals import Approvals  # noqa: E402
+from om.client import connect, workflow_id_for  # noqa: E402
+from om.settings import Settings  # noqa: E402
 from workers.search_attributes import ensure_search_attributes  # noqa: E402
 
 TEMPLATE = ROOT / "tests" / "fixtures" / "opportunity.example.json"
@@ -97,7 +97,7 @@ HISTOGRAMS = {
     "activity_execution_ms": "temporal_activity_execution_latency",
 }
 BASELINE_WORKER = ROOT / "benchmarks" / "baseline_workflow.py"
-API_TOKEN = "demo-om-amer"  # the demo roster's AMER specialist (domain.settings)
+API_TOKEN = "demo-om-amer"  # the demo roster's AMER specialist (domain.policy)
 # Processes this run started and has not stopped yet, newest last.
 RUNNING: list[subprocess.Popen[bytes]] = []
 

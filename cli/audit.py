@@ -1,7 +1,7 @@
 """`om audit`, `om history export` and `om replay`: what auditors run.
 
 `om audit` renders an opportunity's timeline from its Temporal event history
-(workers.audit), optionally as an evidence pack whose files are fingerprinted
+(om.audit), optionally as an evidence pack whose files are fingerprinted
 in a manifest, so what was handed over can be checked later. `om replay`
 proves recorded histories are what today's workflow code would do: CI runs it
 over tests/histories, operators over live workflows (`--query`).
@@ -41,7 +41,7 @@ from cli.replay import history_workflow_id as history_workflow_id
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHistory
 
-    from workers.audit import Timeline
+    from om.audit import Timeline
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 DEFAULT_QUERY = "WorkflowType='OpportunityApprovalWorkflow'"
@@ -71,12 +71,12 @@ async def _client() -> Client:
 
 async def _fetch(opportunity_id: str) -> list[WorkflowHistory]:
     """The histories of the opportunity's workflow, oldest run first: one run,
-    or several when it continued as new (`workers.audit.fetch_runs`)."""
+    or several when it continued as new (`om.audit.fetch_runs`)."""
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.errors import NotSubmitted
-    from workers.audit import fetch_runs
-    from workers.client import workflow_id_for
+    from om.audit import fetch_runs
+    from om.client import workflow_id_for
 
     client = await _client()
     try:
@@ -112,7 +112,7 @@ def audit(
     (every run of it, when the workflow continued as new)."""
     from cli.main import emit, fail, run_async
     from domain.errors import OmError
-    from workers.audit import build_timeline
+    from om.audit import build_timeline
 
     histories = run_async(lambda: _fetch(opportunity_id))
     try:
@@ -133,7 +133,7 @@ def audit(
 
 def print_timeline(timeline: Timeline) -> None:
     """The timeline as a Rich table, then its notes."""
-    from workers.audit import who
+    from om.audit import who
 
     console = _stdout()
     grid = Table(

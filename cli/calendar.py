@@ -63,7 +63,7 @@ def show(
     """A region's closed days (public holidays, company closures) and extra
     working days for a year, with names and sources, from the settings' policy."""
     from cli.main import describe_validation_error, emit, fail
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     names = ", ".join(r.value for r in Region)
     try:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from temporalio.service import RPCError, RPCStatusCode
 
 if TYPE_CHECKING:
-    from domain.settings import Settings
+    from om.settings import Settings
 
 AGAIN_TEMPORAL = "is `make run` (or `om dev`) running?"
 AGAIN_SANDBOX = "is `make run` (or `om sandbox`) running?"

@@ -1,7 +1,7 @@
 """`om kpi` and `om kpi csat import`: the handbook's KPIs without a spreadsheet.
 
 `om kpi` first brings the reporting store up to date from Temporal (the
-projection of workers.reporting; `--no-sync` skips it, e.g. when Temporal is
+projection of om.reporting; `--no-sync` skips it, e.g. when Temporal is
 down or the store is fed by the scheduled projection), then computes every
 KPI for the period (domain.kpi) and prints a table per KPI with its target
 and whether it is met; `--json` prints the same report as data.
@@ -25,10 +25,10 @@ from rich.table import Table
 from domain.models import Region
 
 if TYPE_CHECKING:
-    from activities.reporting import ReportingStore
     from domain.kpi import Figure, KpiReport, KpiTargets
-    from domain.settings import Settings
-    from workers.reporting import ProjectionReport
+    from om.reporting import ProjectionReport
+    from om.reporting_store import ReportingStore
+    from om.settings import Settings
 
 T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -54,8 +54,8 @@ def _store_call(settings: Settings, work: Callable[[ReportingStore], T]) -> T:
     reached or a bad URL is one clear line, with any password hidden."""
     import sqlalchemy as sa
 
-    from activities.reporting import ReportingStore, reporting_url
     from cli.main import fail
+    from om.reporting_store import ReportingStore, reporting_url
 
     url = reporting_url(settings)
     try:
@@ -75,7 +75,7 @@ def _store_call(settings: Settings, work: Callable[[ReportingStore], T]) -> T:
 async def _sync(store: ReportingStore) -> ProjectionReport:
     from cli.main import _approvals
     from domain.errors import Unavailable
-    from workers.reporting import project_all
+    from om.reporting import project_all
 
     try:
         client = (await _approvals()).client
@@ -139,7 +139,7 @@ def kpi(
         return
     from cli.main import emit, fail, run_async
     from domain.kpi import PeriodError, date_period, kpi_report, quarter_period
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     if quarter and (start or end):
         fail("give either --quarter or --from/--to, not both")
@@ -341,7 +341,7 @@ def csat_import(
     and names its line and column. Importing the same file again adds nothing."""
     from cli.main import emit, fail
     from domain.kpi import CsatImportError, parse_csat_csv
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     try:
         raw = file.read_bytes()

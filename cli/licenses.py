@@ -41,7 +41,7 @@ def review(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
     """Run the license delivery review now and store its report."""
     from activities.license_review import LicenseReview, LicenseReviewStore, approval_running_check
     from cli.main import _approvals, run_async
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     settings = load_settings()
     regions = [region] if region else list(Region)
@@ -60,7 +60,7 @@ def report(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
     """Print the latest stored license review report(s)."""
     from activities.license_review import LicenseReviewStore
     from cli.main import fail
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     settings = load_settings()
     try:

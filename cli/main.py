@@ -26,7 +26,7 @@ from temporalio.service import RPCError
 from cli.errors import Sent, describe_rpc_error, describe_service_error, temporal_unreachable
 from domain.errors import OmError, Unavailable
 from domain.models import Region
-from domain.settings import Settings, load_settings
+from om.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Order Management booking approval on Temporal.",
@@ -100,9 +100,9 @@ def emit(data: Any, as_json: bool, text: Callable[[], None] | str | None = None)
 
 
 async def _approvals(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from workers.approvals import Approvals
-    from workers.client import connect
-    from workers.connection import TemporalConnectionError
+    from om.approvals import Approvals
+    from om.client import connect
+    from om.connection import TemporalConnectionError
 
     settings = settings or load_settings()
     try:
@@ -124,8 +124,8 @@ def dev() -> None:
     from cli.sandbox import require_dev_tools
 
     require_dev_tools("om dev")
-    from workers.dev import run_dev
-    from workers.telemetry import configure_logging
+    from cli.dev import run_dev
+    from om.telemetry import configure_logging
 
     try:
         settings = load_settings()
@@ -138,7 +138,7 @@ def dev() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker against TEMPORAL_ADDRESS."""
-    from workers.telemetry import configure_logging
+    from om.telemetry import configure_logging
     from workers.worker import run_worker
 
     settings = load_settings()
@@ -153,7 +153,7 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     from api.app import create_app
-    from workers.telemetry import configure_logging
+    from om.telemetry import configure_logging
 
     settings = load_settings()
     configure_logging(settings)
@@ -169,10 +169,10 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
 def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
     """Start (or find) the approval workflow of a CRM opportunity."""
 
-    from workers.client import workflow_id_for
+    from om.client import workflow_id_for
 
     async def work() -> dict[str, Any]:
-        from workers.intake import submit_from_crm
+        from om.intake import submit_from_crm
 
         workflow_id, started = await submit_from_crm(await _approvals(), opportunity_id)
         return {"opportunity_id": opportunity_id, "workflow_id": workflow_id, "started": started}
@@ -394,7 +394,7 @@ def intake_poll(as_json: JsonOpt = False) -> None:
     """Start workflows for opportunities awaiting approval in Salesforce that have none."""
 
     async def work():  # type: ignore[no-untyped-def]
-        from workers.intake import poll_once
+        from om.intake import poll_once
 
         return await poll_once(await _approvals())
 

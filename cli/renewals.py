@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from activities.renewals import DiscrepancyRow, RenewalsRun
+from domain.reconciliation import DiscrepancyRow, RenewalsRun
 
 CSV_COLUMNS = ("code", "subscription_id", "opportunity_id", "message")
 
@@ -51,7 +51,7 @@ def reconcile(
     from cli.errors import describe_service_error
     from cli.main import emit, fail
     from domain.errors import OmError
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     settings = load_settings()
     # The bar goes to stderr so `--json` output stays parseable.

@@ -333,7 +333,7 @@ def _one_line(error: Exception) -> str | None:
     from temporalio.service import RPCError
 
     from cli.errors import describe_rpc_error, describe_service_error
-    from domain.settings import load_settings
+    from om.settings import load_settings
 
     if isinstance(error, OmError):
         return describe_service_error(error, load_settings()) or str(error)

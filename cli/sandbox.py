@@ -2,7 +2,7 @@
 
 `om sandbox` alone runs it in the foreground (Ctrl-C stops it); the
 subcommands find the running one through `<home>/sandbox.json` (home from
-`domain.settings.load_settings()`). Errors print one line to stderr and exit 1.
+`om.settings.load_settings()`). Errors print one line to stderr and exit 1.
 The sandbox package is imported inside the commands so other `om` commands
 do not load it.
 """
@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from domain.settings import load_settings
+from om.settings import load_settings
 
 sandbox_app = typer.Typer(
     help="Local stand-ins for Salesforce, the support desk, the license service and team chat.",

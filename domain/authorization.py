@@ -13,8 +13,8 @@ from datetime import datetime
 
 from domain.messages import Actor, Decision
 from domain.models import Region, Stage
+from domain.policy import Role
 from domain.reasons import parse_reason_codes
-from domain.settings import Role
 
 
 class NotAllowed(ValueError):

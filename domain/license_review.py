@@ -10,7 +10,6 @@ holiday Monday is not "late" on Tuesday.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -145,13 +144,6 @@ def review_window_start(
 
 
 # ---- what the workflow and its activities exchange ---------------------------
-
-
-class LicenseReviewActivity(StrEnum):
-    """Activity names, so the workflow calls them without importing adapters."""
-
-    RUN = "license_review.run"
-    BUSINESS_DAY = "license_review.business_day"
 
 
 class BusinessDayRequest(BaseModel):

@@ -19,8 +19,8 @@ from domain.models import (
     Region,
     Stage,
 )
+from domain.policy import Channels, Role
 from domain.requirements import Finding
-from domain.settings import Channels, Role
 from domain.sla import ReviewPlan
 
 
@@ -39,6 +39,9 @@ class ActivityName(StrEnum):
     NOTIFY = "notify.send"
     INTAKE_POLL = "intake.poll"
     PROJECT_REPORTING = "reporting.project"
+    LICENSE_REVIEW_RUN = "license_review.run"
+    LICENSE_REVIEW_BUSINESS_DAY = "license_review.business_day"
+    RECONCILE_RENEWALS = "renewals.reconcile"
 
 
 class CrmUpdate(BaseModel):

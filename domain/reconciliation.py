@@ -69,7 +69,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, Field
 
 
 class SubscriptionStatus(StrEnum):
@@ -408,3 +410,64 @@ def _sort_by_opportunity_refusing_repeats(found: list[Discrepancy]) -> None:
     for a, b in zip(found, found[1:], strict=False):
         if a.opportunity_id == b.opportunity_id:
             raise ValueError(f"renewal {a.opportunity_id} appears more than once in the input")
+
+
+# ---- a run's report, as JSON-friendly data (activity result, CLI output) ----
+
+
+class DiscrepancyRow(BaseModel):
+    """A `domain.reconciliation.Discrepancy` as JSON-friendly data."""
+
+    code: str
+    subscription_id: str | None
+    opportunity_id: str | None
+    message: str
+
+    @classmethod
+    def of(cls, d: Discrepancy) -> DiscrepancyRow:
+        return cls(
+            code=str(d.code),
+            subscription_id=d.subscription_id,
+            opportunity_id=d.opportunity_id,
+            message=d.message,
+        )
+
+
+class ApplyReport(BaseModel):
+    """What an apply wrote; counts are complete, `failed` is capped."""
+
+    created: list[str] = Field(default_factory=list, description="new renewal ids")
+    already_present: list[str] = Field(
+        default_factory=list,
+        description="subscriptions whose missing renewal a previous run had created",
+    )
+    marked_duplicate: int = 0
+    arr_basis_fixed: int = 0
+    start_date_fixed: int = 0
+    orphans_reported: int = 0
+    calls: int = Field(0, description="composite collection calls made")
+    failed: dict[str, str] = Field(default_factory=dict, description="record id -> error")
+    failed_count: int = 0
+
+    def fail(self, record_id: str, error: str) -> None:
+        self.failed_count += 1
+        if len(self.failed) < 100:
+            self.failed[record_id] = error
+
+
+class RenewalsRun(BaseModel):
+    """One reconciliation run: what was read, found and (maybe) fixed."""
+
+    mode: Literal["report", "apply"]
+    started_at: datetime
+    finished_at: datetime
+    subscriptions_read: int
+    renewals_read: int
+    counts: dict[str, int] = Field(description="discrepancies per code")
+    discrepancies: list[DiscrepancyRow]
+    discrepancies_truncated: bool = False
+    applied: ApplyReport | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

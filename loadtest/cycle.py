@@ -33,8 +33,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import Busy, Refused
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity
+from om.approvals import Approvals
 from sandbox.client import SandboxAdminClient, SandboxAdminError
-from workers.approvals import Approvals
 
 T = TypeVar("T")
 

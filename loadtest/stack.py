@@ -20,8 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cli.dev import start_temporal, stop_process
 from sandbox.client import SandboxAdminClient
-from workers.dev import start_temporal, stop_process
 
 OM_BIN = str(Path(sys.executable).parent / "om")
 

@@ -5,7 +5,7 @@ one process.
 The same `Sandbox` serves a pytest fixture (ports 0: free ports picked by
 the OS) and the long-running `python -m sandbox` / `om sandbox` (ports
 8443, 8081, 8082). On start it writes `<home>/sandbox.json`, which
-`domain.settings.Settings.with_sandbox_defaults` reads, so workers and the
+`om.settings.Settings.with_sandbox_defaults` reads, so workers and the
 `om` command find it with nothing to configure. Tokens, the CA and all
 records live under `home` and survive a restart.
 """

@@ -8,7 +8,7 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from domain.settings import load_settings
+from om.settings import load_settings
 
 
 def in_process_cli(

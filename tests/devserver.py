@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cli.dev import start_temporal, stop_process
 from loadtest.stack import free_port
-from workers.dev import start_temporal, stop_process
 
 
 @contextmanager

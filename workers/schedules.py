@@ -44,7 +44,7 @@ from temporalio.client import (
 
 from domain.calendar import RegionHours
 from domain.models import Region
-from domain.settings import Settings
+from om.settings import Settings
 from workflows.intake_poll import IntakePollWorkflow
 from workflows.license_review import LicenseReviewWorkflow
 from workflows.renewal_reconciliation import RenewalReconciliationWorkflow

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.policy import PolicyActivities
-from domain.settings import Settings, WorkerTuning, load_settings
+from om.settings import Settings, WorkerTuning, load_settings
 from workflows import ALL_WORKFLOWS
 
 
@@ -28,21 +28,7 @@ def build_worker(
     settings = settings or load_settings()
     precompile_workflows()
     if activities is None:
-        from activities import build_activities
-        from activities.license_review import LicenseReviewActivities
-        from activities.renewals import RenewalActivities
-        from workers.approvals import Approvals
-        from workers.intake import IntakeActivities
-        from workers.reporting import ReportingActivities
-
-        intake = IntakeActivities(Approvals(client, settings))
-        activities = [
-            *build_activities(settings),
-            intake.poll,
-            *LicenseReviewActivities(settings, client).activities(),
-            ReportingActivities(client, settings).project,
-            *RenewalActivities(settings).activities(),
-        ]
+        activities = default_activities(client, settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -50,6 +36,32 @@ def build_worker(
         activities=[*activities, *PolicyActivities(settings).all()],
         **worker_options(settings.worker),
     )
+
+
+def default_activities(client: Client, settings: Settings) -> list[Callable[..., Any]]:
+    """Every activity of the real external systems and of the periodic work.
+
+    The intake poll and the reporting projection are client-side services
+    (`om.intake`, `om.reporting`) the CLI runs too; their activities get them
+    bound to this worker's client and settings."""
+    from functools import partial
+
+    from activities import build_activities
+    from activities.intake import IntakeActivities
+    from activities.license_review import LicenseReviewActivities
+    from activities.renewals import RenewalActivities
+    from activities.reporting import ReportingActivities
+    from om.approvals import Approvals
+    from om.intake import poll_once
+    from om.reporting import run_projection
+
+    return [
+        *build_activities(settings),
+        IntakeActivities(partial(poll_once, Approvals(client, settings))).poll,
+        *LicenseReviewActivities(settings, client).activities(),
+        ReportingActivities(partial(run_projection, client, settings)).project,
+        *RenewalActivities(settings).activities(),
+    ]
 
 
 def precompile_workflows() -> None:
@@ -99,7 +111,7 @@ async def prepare_namespace(client: Client, settings: Settings) -> None:
 
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
     """Run a worker until cancelled (`om worker`)."""
-    from workers.client import connect
+    from om.client import connect
 
     settings = settings or load_settings()
     client = client or await connect(settings)

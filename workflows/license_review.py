@@ -20,9 +20,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.license_review import (
         BusinessDayAnswer,
         BusinessDayRequest,
-        LicenseReviewActivity,
         LicenseReviewReport,
     )
+    from domain.messages import ActivityName
     from domain.models import Region
 
 
@@ -31,7 +31,7 @@ class LicenseReviewWorkflow:
     @workflow.run
     async def run(self, region: Region) -> LicenseReviewReport:
         day = await workflow.execute_local_activity(
-            LicenseReviewActivity.BUSINESS_DAY,
+            ActivityName.LICENSE_REVIEW_BUSINESS_DAY,
             BusinessDayRequest(region=region, at=workflow.now()),
             result_type=BusinessDayAnswer,
             start_to_close_timeout=timedelta(seconds=30),
@@ -44,7 +44,7 @@ class LicenseReviewWorkflow:
         # Every step of the review is idempotent, so a retried run is safe;
         # a few attempts only: tomorrow's run picks up whatever is left.
         return await workflow.execute_activity(
-            LicenseReviewActivity.RUN,
+            ActivityName.LICENSE_REVIEW_RUN,
             region,
             result_type=LicenseReviewReport,
             start_to_close_timeout=timedelta(minutes=30),

@@ -54,10 +54,10 @@ with workflow.unsafe.imports_passed_through():
         TicketRequest,
     )
     from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Region, Stage
+    from domain.policy import Role
     from domain.queue import priority_token
     from domain.reasons import REASON_MESSAGES, parse_reason_codes
     from domain.requirements import Finding
-    from domain.settings import Role
     from domain.sla import ReviewPlan, SlaCheckpoint
     from workflows import search_attributes as sa
 
@@ -803,7 +803,7 @@ class OpportunityApprovalWorkflow:
         and one accepted there is recorded between the local activities'
         markers, where replay cannot place it (README, "Decisions while a
         round opens"). Refused in the validator, the Update leaves no trace
-        in history and the client sends it again (`workers.approvals`).
+        in history and the client sends it again (`om.approvals`).
         Validators do not run on replay, so this changes no recorded history.
         """
         if self._local_activities:

@@ -17,7 +17,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.renewals import RECONCILE_ACTIVITY, RenewalsRun
+    from domain.messages import ActivityName
+    from domain.reconciliation import RenewalsRun
 
 
 @workflow.defn
@@ -26,7 +27,7 @@ class RenewalReconciliationWorkflow:
     async def run(self, apply: bool = False) -> RenewalsRun:
         """`apply` False reports only; True also writes the fixes."""
         return await workflow.execute_activity(
-            RECONCILE_ACTIVITY,
+            ActivityName.RECONCILE_RENEWALS,
             apply,
             result_type=RenewalsRun,
             start_to_close_timeout=timedelta(hours=6),

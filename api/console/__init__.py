@@ -1,7 +1,7 @@
 """The specialist console: server-rendered pages in the same app as the API.
 
 Specialists live in a queue all day, so the console is plain HTML forms over
-the very operations the API and the CLI use (`workers.approvals.Approvals`):
+the very operations the API and the CLI use (`om.approvals.Approvals`):
 no front-end build step, no JavaScript needed, and every refusal the workflow
 gives is shown inline with the status and sentence the API would answer
 (`api.errors`).

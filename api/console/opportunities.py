@@ -36,8 +36,8 @@ from api.console.shared import (
 from api.queue_view import sla_clock
 from domain.messages import ApprovalStatus
 from domain.models import Stage
+from domain.policy import Role, RosterUser
 from domain.reasons import ReasonCode, parse_reason_codes
-from domain.settings import Role, RosterUser
 
 _PENDING_FOR_REP = {
     "recall": (Stage.OM_REVIEW.value, Stage.FINANCE_REVIEW.value),

@@ -33,7 +33,7 @@ from api.console.shared import (
 )
 from api.queue_view import queue_entries
 from domain.models import Region
-from domain.settings import Role, RosterUser
+from domain.policy import Role, RosterUser
 
 CONSOLE_QUEUE_ROWS = 200
 """Rows a queue page shows: a person works from the top, and a page of

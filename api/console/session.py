@@ -27,7 +27,7 @@ from api.console.shared import (
     settings_of,
     signed_in,
 )
-from domain.settings import RosterUser
+from domain.policy import RosterUser
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 

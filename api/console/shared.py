@@ -30,9 +30,10 @@ from api.errors import answer_for
 from domain.calendar import calendar_for
 from domain.errors import OmError
 from domain.models import Region
+from domain.policy import Role, RosterUser
 from domain.reasons import UnknownReasonCode
-from domain.settings import Role, RosterUser, Settings
-from workers.approvals import Approvals
+from om.approvals import Approvals
+from om.settings import Settings
 
 PREFIX = "/console"
 SESSION_COOKIE = "om_console"

@@ -27,7 +27,7 @@ import pytest
 from domain.calendar import CalendarPolicy
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity, Region
-from domain.settings import Settings
+from om.settings import Settings
 from tests.browser.conftest import remember_artifact
 from tests.devserver import dev_server, free_port
 from tests.workflow.test_review_sla import round_the_clock
@@ -82,8 +82,8 @@ class LiveConsole:
         from temporalio.contrib.pydantic import pydantic_data_converter
 
         from api.app import create_app
+        from om.approvals import Approvals
         from tests.workflow.fakes import FakeSystems
-        from workers.approvals import Approvals
         from workers.search_attributes import ensure_search_attributes
         from workers.worker import build_worker
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from domain.settings import Settings
 from loadtest.cycle import Driver
 from loadtest.stack import SandboxProcess, TemporalServer, WorkerProcess, om_env
+from om.approvals import Approvals
+from om.client import connect
+from om.settings import Settings
 from sandbox.client import SandboxAdminClient
-from workers.approvals import Approvals
-from workers.client import connect
 
 # A license check that stalls longer than this is a timeout (the scenario
 # stalls the license service for 2 s).

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from activities.config import SalesforceSettings, ServiceSettings
 from activities.license_service import LicenseServiceClient
 from activities.notifications import NotificationClient
 from activities.salesforce import SalesforceAdapter
 from activities.support_desk import SupportDeskClient
-from domain.settings import SalesforceSettings, ServiceSettings, Settings, load_settings
+from om.settings import Settings, load_settings
 from sandbox.client import SandboxAdminClient
 from sandbox.seed import load_demo_seed
 from sandbox.server import Sandbox, SandboxInfo

@@ -27,13 +27,13 @@ import psutil
 import pytest
 from temporalio.client import Client
 
-from domain.settings import Settings
+from cli.dev_processes import DevProcesses, RecordedProcess, read_record, write_record
 from loadtest.stack import free_port
+from om.approvals import Approvals
+from om.client import connect
+from om.settings import Settings
 from sandbox.client import SandboxAdminClient
 from sandbox.seed import load_demo_seed
-from workers.approvals import Approvals
-from workers.client import connect
-from workers.dev_processes import DevProcesses, RecordedProcess, read_record, write_record
 from workflows.opportunity_approval import _TIMEOUT
 
 OM = str(Path(sys.executable).parent / "om")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.reporting import ReportingStore
 from cli.kpi import register
+from om.reporting_store import ReportingStore
 from tests.cli_runner import in_process_cli
 from tests.integration import test_om_end_to_end as e2e
 

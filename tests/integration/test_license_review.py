@@ -26,7 +26,7 @@ from activities.salesforce import SalesforceAdapter
 from activities.support_desk import SupportDeskClient
 from domain.messages import CrmUpdate, TicketRequest
 from domain.models import Region
-from domain.settings import Settings
+from om.settings import Settings
 
 TODAY = datetime.now(UTC).date()
 

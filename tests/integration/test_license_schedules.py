@@ -26,7 +26,7 @@ from domain.calendar import CalendarPolicy
 from domain.license_review import LicenseReviewReport
 from domain.messages import CrmUpdate
 from domain.models import Region
-from domain.settings import load_settings
+from om.settings import load_settings
 from tests.conftest import venv_binary
 from workers.schedules import ensure_license_review_schedules
 from workflows.license_review import LicenseReviewWorkflow

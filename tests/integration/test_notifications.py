@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from typer.testing import CliRunner
 
+from activities.config import ServiceSettings
 from activities.errors import (
     AuthenticationFailed,
     NotConfigured,
@@ -28,7 +29,7 @@ from activities.errors import (
 from activities.notifications import NotificationActivities, NotificationClient
 from cli.sandbox import sandbox_app
 from domain.messages import Notification
-from domain.settings import ServiceSettings, Settings
+from om.settings import Settings
 from sandbox.client import SandboxAdminClient
 from sandbox.server import SandboxInfo
 

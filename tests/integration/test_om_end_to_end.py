@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from activities.salesforce import SalesforceAdapter
-from workers.dev import start_temporal, stop_process
+from cli.dev import start_temporal, stop_process
 
 OM_BIN = str(Path(sys.executable).parent / "om")
 

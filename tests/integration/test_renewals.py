@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
+from activities.config import SalesforceSettings
 from activities.errors import ServiceUnavailable
 from activities.renewals import RenewalsAdapter, reconcile_and_apply
 from activities.salesforce import SalesforceAdapter, _PinnedSession
 from cli.renewals import register
 from domain.reconciliation import MISSING_RENEWAL, Discrepancy
-from domain.settings import SalesforceSettings, Settings
+from om.settings import Settings
 from sandbox.client import SandboxAdminClient
 from sandbox.seed import load_demo_seed
 from sandbox.server import Sandbox, SandboxInfo

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import build_activities
+from activities.config import SalesforceSettings, ServiceSettings
 from activities.errors import (
     AuthenticationFailed,
     OpportunityNotFound,
@@ -33,7 +34,6 @@ from domain.messages import (
     TicketRequest,
 )
 from domain.models import Opportunity
-from domain.settings import SalesforceSettings, ServiceSettings
 from sandbox.client import SandboxAdminClient, SandboxAdminError
 from sandbox.seed import load_demo_seed
 from sandbox.server import Sandbox

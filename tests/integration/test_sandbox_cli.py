@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.sandbox import sandbox_app
-from domain.settings import load_settings
+from om.settings import load_settings
 
 runner = CliRunner()
 

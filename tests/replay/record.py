@@ -9,7 +9,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from workers.audit import fetch_runs
+from om.audit import fetch_runs
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 

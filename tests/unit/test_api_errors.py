@@ -20,7 +20,7 @@ from domain.errors import (
     UnknownUser,
 )
 from domain.reasons import UnknownReasonCode
-from domain.settings import Settings
+from om.settings import Settings
 
 
 class SomethingNew(OmError):

@@ -15,8 +15,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 
 from domain.calendar import calendar_for
-from tests.replay.record import recorded_histories
-from workers.audit import (
+from om.audit import (
     BUSINESS_TIME,
     CHATTER,
     CLOSE_DATE,
@@ -40,6 +39,7 @@ from workers.audit import (
     Timeline,
     build_timeline,
 )
+from tests.replay.record import recorded_histories
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 OM = "om.amer@example.com"

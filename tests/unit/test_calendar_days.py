@@ -28,7 +28,7 @@ from domain.calendar import (
     calendar_year,
 )
 from domain.models import Region
-from domain.settings import load_settings
+from om.settings import load_settings
 
 LONDON = ZoneInfo("Europe/London")
 EASTER_MONDAY_2027 = date(2027, 3, 29)

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.models import HistoryEntry
-from domain.settings import Settings
+from om.settings import Settings
 from workflows.opportunity_approval import _CARRIED_HISTORY_ENTRIES, _HISTORY_TRIMMED, _trimmed
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)

@@ -15,8 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from api.codec import router as codec_router
-from domain.settings import Settings
-from workers.codec import (
+from om.codec import (
     ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
@@ -27,6 +26,7 @@ from workers.codec import (
     load_keys,
     new_key,
 )
+from om.settings import Settings
 
 K1, K2 = new_key(), new_key()
 SECRET = "sam.buyer@acme.example"

@@ -16,7 +16,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from setuptools.config.pyprojecttoml import read_configuration
 
-from domain.settings import Settings
+from om.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 # `om` is the client-side services package (optional until it exists).

@@ -13,13 +13,13 @@ import trustme
 from pydantic import SecretStr
 from temporalio.service import TLSConfig
 
-from domain.settings import Settings
-from workers.connection import (
+from om.connection import (
     TemporalConnection,
     TemporalConnectionError,
     connect_kwargs,
     connection_settings,
 )
+from om.settings import Settings
 
 
 @pytest.fixture
@@ -101,10 +101,10 @@ def test_settings_field_is_read_when_present(pki):
 
 
 async def test_connect_passes_tls_to_client(monkeypatch):
-    """`workers.client.connect` hands the kwargs to `Client.connect`."""
+    """`om.client.connect` hands the kwargs to `Client.connect`."""
     from temporalio.client import Client
 
-    from workers import client as client_module
+    from om import client as client_module
 
     class WithConnection(Settings):
         temporal_connection: TemporalConnection = TemporalConnection()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from activities.reporting import ReportingStore
 from cli.kpi import register
+from om.reporting import project_history
+from om.reporting_store import ReportingStore
 from tests.cli_runner import in_process_cli
 from tests.unit.test_reporting_store import HISTORIES, load
-from workers.reporting import project_history
 
 GOOD_CSV = "region,quarter,response\nAMER,2026Q4,Excellent\nAMER,2026Q4,Poor\nEMEA,2026Q4,Good\n"
 

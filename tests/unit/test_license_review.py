@@ -25,7 +25,7 @@ from domain.license_review import (
     review_window_start,
 )
 from domain.models import Opportunity, Region
-from domain.settings import Settings, load_settings
+from om.settings import Settings, load_settings
 from sandbox.schema import records_for
 from sandbox.soql import parse
 from sandbox.store import Store

@@ -1,4 +1,4 @@
-"""The API's shared queue listing (workers.queue_snapshot): how often it
+"""The API's shared queue listing (om.queue_snapshot): how often it
 lists, what it serves meanwhile, and that a decision's row goes at once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from domain.models import Region
 from domain.queue import QueueItem, for_region
-from workers.queue_snapshot import VISIBILITY_LAG_SECONDS, QueueSnapshot
+from om.queue_snapshot import VISIBILITY_LAG_SECONDS, QueueSnapshot
 
 
 def item(opportunity_id: str, queue_region: Region, priority: str, **changes) -> QueueItem:  # type: ignore[no-untyped-def]

@@ -21,18 +21,18 @@ import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from activities.reporting import (
+from cli.audit import history_workflow_id
+from domain.kpi import CsatAnswer, CsatResponse, ReviewRound, kpi_report, quarter_period
+from domain.models import Region
+from om.reporting import project_all, project_history
+from om.reporting_store import (
     ReportingStore,
     RunFacts,
     reporting_url,
     transitions,
 )
-from cli.audit import history_workflow_id
-from domain.kpi import CsatAnswer, CsatResponse, ReviewRound, kpi_report, quarter_period
-from domain.models import Region
-from domain.settings import Settings
+from om.settings import Settings
 from tests.replay.record import recorded_histories
-from workers.reporting import project_all, project_history
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 FILES = recorded_histories("OpportunityApprovalWorkflow")

@@ -15,10 +15,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from domain.errors import Busy
-from domain.settings import Settings
 from loadtest.cycle import Case, make_cases, side_effect_problems
+from om.approvals import Approvals
+from om.settings import Settings
 from sandbox.store import Store
-from workers.approvals import Approvals
 
 
 def test_field_history_keeps_changes_only_grouped_by_write(tmp_path: Path):

@@ -14,16 +14,16 @@ from pydantic import ValidationError
 from temporalio import activity, workflow
 from temporalio.testing import ActivityEnvironment
 
-from domain.settings import Settings
-from tests.devserver import free_port
-from workers import telemetry
-from workers.telemetry import (
+from om import telemetry
+from om.settings import Settings
+from om.telemetry import (
     JsonFormatter,
     TelemetryUnavailable,
     configure_logging,
     interceptors_for,
     runtime_for,
 )
+from tests.devserver import free_port
 
 
 @pytest.fixture
@@ -261,7 +261,7 @@ async def test_connect_passes_interceptors_and_metrics_runtime(monkeypatch):
     from temporalio.client import Client
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
-    from workers import client as client_module
+    from om import client as client_module
 
     seen: list[dict] = []
 

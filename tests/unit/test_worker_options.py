@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.worker import PollerBehaviorSimpleMaximum
 
-from domain.settings import Settings, WorkerTuning
+from om.settings import Settings, WorkerTuning
 from workers.worker import worker_options
 
 

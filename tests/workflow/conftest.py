@@ -18,11 +18,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity
-from domain.settings import Settings
+from om.approvals import Approvals
+from om.settings import Settings
 from tests.devserver import dev_server
 from tests.replay.record import record_if_asked
 from tests.workflow.fakes import FakeSystems
-from workers.approvals import Approvals
 from workers.search_attributes import ensure_search_attributes
 from workers.worker import build_worker
 from workflows.opportunity_approval import OpportunityApprovalWorkflow

@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.intake import MAX_BODY_BYTES, SIGNATURE_HEADER, sign
+from domain.policy import Role
 from domain.reasons import ReasonCode
-from domain.settings import Role, load_settings
+from om.settings import load_settings
 from tests.workflow.conftest import Harness, new_payload, wait_stage
 
 SECRET = "s3cret"

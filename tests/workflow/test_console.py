@@ -449,7 +449,7 @@ async def test_billing_bulk_approve_reports_each_row(dev_console, dev_harness, e
 async def test_queue_api_serves_one_shared_listing_and_shows_own_decisions_at_once(
     dev_console, dev_harness, example_payload
 ):
-    """GET /queue reads the app's shared listing (workers.queue_snapshot):
+    """GET /queue reads the app's shared listing (om.queue_snapshot):
     the same rule as the region query, `limit`, the listing's time, and a
     decision sent through the app leaving its row at once."""
     first = await dev_harness.submit(new_payload(example_payload, deployment="saas"))

@@ -31,21 +31,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.reporting import ReportingStore
 from domain.errors import Refused
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity
-from tests.workflow.conftest import (
-    BILLING,
-    OM,
-    REP,
-    Harness,
-    dev_environment,
-    new_payload,
-    running_harness,
-)
-from tests.workflow.test_review_sla import round_the_clock, use_calendars
-from workers.audit import (
+from om.audit import (
     BUSINESS_TIME,
     CHATTER,
     CRM_UPDATE,
@@ -58,7 +47,18 @@ from workers.audit import (
     build_timeline,
     fetch_runs,
 )
-from workers.reporting import project_all, project_history
+from om.reporting import project_all, project_history
+from om.reporting_store import ReportingStore
+from tests.workflow.conftest import (
+    BILLING,
+    OM,
+    REP,
+    Harness,
+    dev_environment,
+    new_payload,
+    running_harness,
+)
+from tests.workflow.test_review_sla import round_the_clock, use_calendars
 from workflows import ALL_WORKFLOWS
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
@@ -293,7 +293,7 @@ async def test_sixty_rounds_continue_as_new_and_read_like_one_run(
     # The queue: the newest run carries the search attributes.
     def queue_row(described: Any) -> dict[str, Any]:
         values = {p.key.name: p.value for p in described.typed_search_attributes}
-        # What the queue reads (workers.approvals), the instants aside.
+        # What the queue reads (om.approvals), the instants aside.
         return {
             k: v
             for k, v in values.items()

@@ -39,11 +39,11 @@ from domain.messages import (
     Finding,
 )
 from domain.models import Opportunity
-from domain.settings import Settings
+from om.approvals import Approvals
+from om.audit import fetch_runs
+from om.settings import Settings
 from tests.workflow.conftest import OM, REP, new_payload
 from tests.workflow.fakes import FakeSystems
-from workers.approvals import Approvals
-from workers.audit import fetch_runs
 from workers.search_attributes import ensure_search_attributes
 from workflows import ALL_WORKFLOWS
 from workflows.opportunity_approval import OpportunityApprovalWorkflow

@@ -22,12 +22,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import Opportunity
-from domain.settings import Settings
+from om.approvals import Approvals
+from om.codec import ENCODING, EncryptionCodec, PayloadEncryption, data_converter_for, new_key
+from om.settings import Settings
 from tests.conftest import venv_binary
 from tests.workflow.conftest import OM
 from tests.workflow.fakes import FakeSystems
-from workers.approvals import Approvals
-from workers.codec import ENCODING, EncryptionCodec, PayloadEncryption, data_converter_for, new_key
 from workers.search_attributes import ensure_search_attributes
 from workers.worker import build_worker
 

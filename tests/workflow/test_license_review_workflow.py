@@ -13,9 +13,10 @@ from temporalio.worker import Worker
 
 from activities.license_review import LicenseReviewActivities
 from domain.calendar import CalendarPolicy
-from domain.license_review import LicenseReviewActivity, LicenseReviewReport
+from domain.license_review import LicenseReviewReport
+from domain.messages import ActivityName
 from domain.models import Region
-from domain.settings import Settings
+from om.settings import Settings
 from tests.clock import clock_now, clock_today
 from tests.replay.record import record_if_asked
 from workflows.license_review import LicenseReviewWorkflow
@@ -31,7 +32,7 @@ async def review_with(env, calendar: dict) -> tuple[LicenseReviewReport, list[Re
     settings = Settings(calendar=CalendarPolicy.model_validate({"regions": {"APAC": calendar}}))
     calls: list[Region] = []
 
-    @activity.defn(name=LicenseReviewActivity.RUN)
+    @activity.defn(name=ActivityName.LICENSE_REVIEW_RUN)
     async def run(region: Region) -> LicenseReviewReport:
         calls.append(region)
         return LicenseReviewReport.build(region, clock_now(), clock_today(), [])

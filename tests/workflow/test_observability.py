@@ -18,12 +18,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from domain.settings import Settings
+from om.settings import Settings
+from om.telemetry import runtime_for
 from tests.conftest import venv_binary
 from tests.devserver import free_port
 from tests.workflow.conftest import BILLING, OM, Harness, new_payload, running_harness
 from workers.search_attributes import ensure_search_attributes
-from workers.telemetry import runtime_for
 
 WORKFLOW = "OpportunityApprovalWorkflow"
 

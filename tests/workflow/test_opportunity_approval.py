@@ -8,6 +8,7 @@ import pytest
 
 from domain.errors import NotSubmitted, Refused, UnknownUser
 from domain.models import Opportunity
+from om.approvals import Approvals
 from tests.clock import clock_today
 from tests.workflow.conftest import (
     BILLING,
@@ -16,7 +17,6 @@ from tests.workflow.conftest import (
     new_payload,
     wait_stage,
 )
-from workers.approvals import Approvals
 
 
 async def test_saas_deal_approved_by_om_and_billing_completes(harness, example_payload):

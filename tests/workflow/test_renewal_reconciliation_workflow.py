@@ -9,8 +9,9 @@ from temporalio import activity
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.worker import Worker
 
-from activities.renewals import RECONCILE_ACTIVITY, DiscrepancyRow, RenewalsRun
-from domain.settings import Settings
+from domain.messages import ActivityName
+from domain.reconciliation import DiscrepancyRow, RenewalsRun
+from om.settings import Settings
 from tests.clock import clock_now
 from tests.replay.record import record_if_asked
 from workers.schedules import RENEWAL_SCHEDULE, renewal_schedule
@@ -21,7 +22,7 @@ async def test_workflow_runs_the_activity_in_the_mode_asked(isolated_time_skippi
     env = isolated_time_skipping_env
     calls: list[bool] = []
 
-    @activity.defn(name=RECONCILE_ACTIVITY)
+    @activity.defn(name=ActivityName.RECONCILE_RENEWALS)
     async def reconcile(apply: bool) -> RenewalsRun:
         calls.append(apply)
         now = clock_now()

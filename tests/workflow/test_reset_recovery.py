@@ -51,11 +51,11 @@ from temporalio.worker import Replayer, Worker
 from activities.policy import PolicyActivities
 from domain.messages import ApprovalInput, Decision, DecisionReceipt
 from domain.models import Opportunity
-from domain.settings import Settings
+from om.approvals import Approvals
+from om.settings import Settings
 from tests.conftest import venv_binary
 from tests.workflow.conftest import BILLING, OM, new_payload
 from tests.workflow.fakes import FakeSystems
-from workers.approvals import Approvals
 from workers.search_attributes import ensure_search_attributes
 from workers.worker import build_worker
 from workflows import ALL_WORKFLOWS

@@ -8,7 +8,7 @@ server replays every running workflow to the worker, and the sandbox keeps
 its CRM records.
 
 It survives its own crash too: what it started is recorded in
-`<home>/dev-processes.json` (workers.dev_processes), so the next start stops
+`<home>/dev-processes.json` (cli.dev_processes), so the next start stops
 a Temporal server left running by an `om dev` that was killed, and the demo
 submission, interrupted, is finished on the next start.
 """
@@ -28,14 +28,14 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from domain.settings import DevPorts, Settings
-from workers.dev_processes import (
+from cli.dev_processes import (
     HomeInUse,
     RecordedProcess,
     clear_record,
     record_started,
     stop_leftovers,
 )
+from om.settings import DevPorts, Settings
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
@@ -196,9 +196,9 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> None:  
     import uvicorn
 
     from api.app import create_app
-    from workers.approvals import Approvals
-    from workers.client import connect
-    from workers.intake import submit_all
+    from om.approvals import Approvals
+    from om.client import connect
+    from om.intake import submit_all
     from workers.worker import build_worker, prepare_namespace
 
     ports = settings.dev_ports

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from temporalio import activity
-
 from activities.salesforce import SalesforceAdapter, soql_quote
 from domain.errors import OmError
-from domain.messages import ActivityName, PollReport
-from domain.settings import Settings
-from workers.approvals import Approvals
-from workers.client import workflow_id_for
+from domain.messages import PollReport
+from om.approvals import Approvals
+from om.client import workflow_id_for
+from om.settings import Settings
 
 AWAITING_STAGE = "7-Closing"
 AWAITING_STATUS = "In Progress"
@@ -75,17 +73,3 @@ async def submit_all(
             continue
         started += new
     return started
-
-
-class IntakeActivities:
-    """The poller as an activity, run by the `om-intake-poll` Schedule."""
-
-    def __init__(self, approvals: Approvals) -> None:
-        self.approvals = approvals
-
-    @activity.defn(name=ActivityName.INTAKE_POLL)
-    async def poll(self) -> PollReport:
-        report = await poll_once(self.approvals)
-        if report.started or report.failed:
-            activity.logger.info("intake poll: %s", report.model_dump_json())
-        return report

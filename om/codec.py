@@ -41,7 +41,7 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
-from domain.settings import PayloadEncryption, Settings
+from om.settings import PayloadEncryption, Settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
@@ -99,7 +99,7 @@ def load_keys(config: PayloadEncryption) -> dict[str, bytes]:
 
 
 def new_key() -> str:
-    """A fresh base64 key for settings (`python -c 'from workers.codec import new_key;
+    """A fresh base64 key for settings (`python -c 'from om.codec import new_key;
     print(new_key())'`)."""
     return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 

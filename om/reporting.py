@@ -3,7 +3,7 @@
 Why a projection and not a workflow change: recorded histories must keep
 replaying, so the workflow stays as it is and reporting reads what it already
 writes down. Each history is read with the audit timeline
-(`workers.audit.build_timeline`), the same reading `om audit` shows, so the
+(`om.audit.build_timeline`), the same reading `om audit` shows, so the
 KPIs and the audit trail cannot disagree about what happened. From the
 timeline come:
 
@@ -37,15 +37,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
 
-from activities.reporting import ReportingStore, RunFacts, Transition
 from domain.kpi import APPROVED, RECALLED, REJECTED, ReviewRound
-from domain.messages import ActivityName
 from domain.models import Region
-from domain.settings import Settings
-from workers.audit import (
+from om.audit import (
     BUSINESS_TIME,
     DECISION,
     FINANCE_REVIEW,
@@ -63,6 +59,8 @@ from workers.audit import (
     build_timeline,
     fetch_runs,
 )
+from om.reporting_store import ReportingStore, RunFacts, Transition
+from om.settings import Settings
 
 APPROVAL_WORKFLOWS_QUERY = f"WorkflowType='{WORKFLOW_TYPE}'"
 _BREACH_KEY = re.compile(r"-round-(\d+)-breach")
@@ -105,8 +103,8 @@ def project_history(
     `run_id` is the run as Temporal lists it; the history alone names the run
     it was first started as, which a reset run shares with its original.
     `earlier`: the histories of the runs this one continues, oldest first
-    (`workers.audit.fetch_runs`); the rounds are read across all of them.
-    Raises workers.audit.AuditError when the history is not an approval's.
+    (`om.audit.fetch_runs`); the rounds are read across all of them.
+    Raises om.audit.AuditError when the history is not an approval's.
     """
     timeline = build_timeline([*earlier, history])
     this_run = len(history.events)
@@ -297,15 +295,8 @@ async def project_all(
     return report
 
 
-class ReportingActivities:
-    """The projection as an activity, run by the `om-reporting-projection` Schedule."""
-
-    def __init__(self, client: Client, settings: Settings) -> None:
-        self.client = client
-        self.settings = settings
-
-    @activity.defn(name=ActivityName.PROJECT_REPORTING)
-    async def project(self) -> None:
-        store = ReportingStore.from_settings(self.settings)
-        report = await project_all(self.client, store)
-        activity.logger.info("reporting projection: %s", report.model_dump_json())
+async def run_projection(client: Client, settings: Settings) -> ProjectionReport:
+    """One pass of the projection into the store `settings` names (what the
+    `om-reporting-projection` Schedule runs)."""
+    store = ReportingStore.from_settings(settings)
+    return await project_all(client, store)

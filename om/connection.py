@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio.service import TLSConfig
 
-from domain.settings import Settings, TemporalConnection
+from om.settings import Settings, TemporalConnection
 
 
 class TemporalConnectionError(ValueError):

@@ -36,9 +36,9 @@ from domain.messages import (
 )
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
 from domain.queue import QueueItem, order_queue, start_date_of
-from domain.settings import Settings
-from workers.client import workflow_id_for
-from workers.queue_snapshot import QueueSnapshot
+from om.client import workflow_id_for
+from om.queue_snapshot import QueueSnapshot
+from om.settings import Settings
 from workflows import search_attributes as sa
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 

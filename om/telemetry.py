@@ -22,7 +22,7 @@ from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from domain.errors import OmError
-from domain.settings import Settings
+from om.settings import Settings
 
 OTEL_INSTALL_HINT = "pip install -e '.[otel]'"
 

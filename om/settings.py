@@ -1,9 +1,13 @@
-"""Policy and connection settings: policy is data, not workflow code.
+"""Settings of a process: the policy, the connections, and the infrastructure.
 
 Everything here can be overridden by environment variables with the `OM_`
 prefix (nested fields with `__`, e.g. `OM_SALESFORCE__INSTANCE_URL`) or by a
 JSON file named in `OM_SETTINGS_FILE`. Temporal's own variables
 `TEMPORAL_ADDRESS` and `TEMPORAL_NAMESPACE` are honoured as they are.
+
+`Settings` extends `activities.config.AdapterSettings` (connections) which
+extends `domain.policy.Policy` (policy as data), so workflows and activities
+take only what they need while a process loads everything in one place.
 
 When nothing points at a real Salesforce org, support desk or license
 service, the connection settings fall back to what the local sandbox wrote
@@ -15,9 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from datetime import timedelta
-from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -25,90 +27,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, JsonConfigSettingsSource, SettingsConfigDict
 
-from domain.calendar import CalendarPolicy
-from domain.models import Region
-from domain.requirements import BookingPolicy
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept `5s`, `10m`, `1h`, `1d`, a bare number of seconds, or anything
-    pydantic already understands (ISO 8601 `PT5S`, a timedelta)."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    return value
-
-
-class Role(StrEnum):
-    ORDER_MANAGEMENT = "order_management"
-    BILLING = "billing"
-    AUDITOR = "auditor"
-    REP = "rep"
-
-
-class RosterUser(BaseModel):
-    """A person the system knows: their role and the regions they serve."""
-
-    email: str
-    name: str = ""
-    role: Role
-    regions: list[Region] = Field(default_factory=list)
-    token: str | None = Field(default=None, description="API bearer token (demo roster only)")
-
-
-def _demo_roster() -> list[RosterUser]:
-    users = [
-        RosterUser(
-            email="om.amer@example.com",
-            name="Alex OM (AMER)",
-            role=Role.ORDER_MANAGEMENT,
-            regions=[Region.AMER],
-        ),
-        RosterUser(
-            email="om.emea@example.com",
-            name="Eva OM (EMEA)",
-            role=Role.ORDER_MANAGEMENT,
-            regions=[Region.EMEA],
-        ),
-        RosterUser(
-            email="om.apac@example.com",
-            name="Aiko OM (APAC)",
-            role=Role.ORDER_MANAGEMENT,
-            regions=[Region.APAC],
-        ),
-        RosterUser(
-            email="billing@example.com", name="Bea Billing", role=Role.BILLING, regions=list(Region)
-        ),
-        RosterUser(
-            email="auditor@example.com", name="Ari Auditor", role=Role.AUDITOR, regions=list(Region)
-        ),
-    ]
-    for email, name in [
-        ("riley.rep@example.com", "Riley Rep"),
-        ("emma.rep@example.com", "Emma Rep"),
-        ("kai.rep@example.com", "Kai Rep"),
-        ("lucia.rep@example.com", "Lucia Rep"),
-    ]:
-        users.append(RosterUser(email=email, name=name, role=Role.REP, regions=list(Region)))
-    for user in users:
-        user.token = "demo-" + user.email.split("@")[0].replace(".", "-")
-    return users
-
-
-def _channel_names(kind: str) -> dict[Region, str]:
-    return {r: f"#om-{r.value.lower()}-{kind}" for r in Region}
-
-
-class Channels(BaseModel):
-    """Team channels: SLA warnings go to a region's queue channel, breach
-    escalations to its managers' channel."""
-
-    queue: dict[Region, str] = Field(default_factory=lambda: _channel_names("queue"))
-    manager: dict[Region, str] = Field(default_factory=lambda: _channel_names("managers"))
+from activities.config import AdapterSettings, ServiceSettings
+from domain.policy import parse_duration
 
 
 class PayloadEncryption(BaseModel):
@@ -193,47 +113,6 @@ class WorkerTuning(BaseModel):
     )
 
 
-class SalesforceFields(BaseModel):
-    """Where our facts live on a Salesforce Opportunity. A real org's custom
-    field names differ from the sandbox's; change them here, not in code."""
-
-    stage: str = "StageName"
-    approval_status: str = "Approval_Status__c"
-    locked: str = "OM_Record_Locked__c"
-    close_date: str = "CloseDate"
-    license_delivery_date: str = "License_Delivery_Date__c"
-    om_payload: str = "OM_Submission__c"
-
-
-class SalesforceSettings(BaseModel):
-    instance_url: str | None = None
-    session_id: str | None = None
-    session_id_file: Path | None = Field(
-        default=None,
-        description="File holding the current access token, kept fresh by whatever "
-        "obtains it (an OAuth refresh or JWT-bearer job, a mounted secret); wins over "
-        "session_id and is read again when Salesforce answers INVALID_SESSION_ID",
-    )
-    ca_file: str | None = Field(
-        default=None, description="CA bundle trusted for the org's TLS certificate"
-    )
-    api_version: str = "59.0"
-    username: str | None = None
-    password: str | None = None
-    security_token: str | None = None
-    domain: str | None = None
-    fields: SalesforceFields = Field(default_factory=SalesforceFields)
-
-
-class ServiceSettings(BaseModel):
-    """An HTTP service reached with httpx (support desk, license service)."""
-
-    url: str | None = None
-    token: str | None = None
-    email: str | None = Field(default=None, description="Zendesk API user (email/token auth)")
-    timeout_seconds: float = 10.0
-
-
 class DevPorts(BaseModel):
     """Ports of what `om dev` (`make run`) starts on 127.0.0.1 (`Settings.dev_ports`;
     environment `OM_DEV_PORTS__TEMPORAL=17233` and so on), e.g. to run a second
@@ -259,10 +138,9 @@ class DevPorts(BaseModel):
     )
 
 
-class Settings(BaseSettings):
+class Settings(AdapterSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OM_", env_nested_delimiter="__", extra="ignore")
 
-    home: Path = Field(default=Path(".om"), description="State folder for `make run`")
     temporal_address: str = Field(
         default="localhost:7233",
         validation_alias=AliasChoices("TEMPORAL_ADDRESS", "OM_TEMPORAL_ADDRESS"),
@@ -273,14 +151,6 @@ class Settings(BaseSettings):
     )
     task_queue: str = "order-management"
 
-    license_recheck_interval: timedelta = Field(
-        default=timedelta(days=1),
-        description="How often an undelivered license is checked again while a ticket is open",
-    )
-    auto_reject_on_findings: bool = Field(
-        default=False,
-        description="Reject a round at once, with the pre-check's codes, when it has hard findings",
-    )
     continue_as_new_after_events: int | None = Field(
         default=2000,
         gt=0,
@@ -288,7 +158,6 @@ class Settings(BaseSettings):
         "run's history has this many events (None, or empty in the environment: only when "
         "the server suggests it)",
     )
-    booking: BookingPolicy = Field(default_factory=BookingPolicy)
     renewals_apply: bool = Field(
         default=False,
         description="The weekly renewal reconciliation applies its fixes (default: report only)",
@@ -301,23 +170,12 @@ class Settings(BaseSettings):
         default=timedelta(minutes=15),
         description="How often workflow histories are projected into the reporting store",
     )
-    calendar: CalendarPolicy = Field(
-        default_factory=CalendarPolicy,
-        description="Per-region hours, time zone, holidays, cutoff and SLA length",
-    )
-    cover_business_days: int = Field(
-        default=2,
-        ge=0,
-        description="In the last N business days of a month or quarter any region may take "
-        "any queue (0: no cover)",
-    )
     queue_cache_seconds: float = Field(
         default=5.0,
         ge=0,
         description="The API lists the open reviews at most this often and serves every "
         "queue request from that listing (0: list on every request)",
     )
-    roster: list[RosterUser] = Field(default_factory=_demo_roster)
     intake_secret: SecretStr | None = Field(
         default=None,
         description="Shared secret of the Salesforce intake callout's HMAC signature",
@@ -327,14 +185,6 @@ class Settings(BaseSettings):
         description="How often the poller looks for submissions whose callout was lost",
     )
 
-    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
-    support_desk: ServiceSettings = Field(default_factory=ServiceSettings)
-    notifications: ServiceSettings = Field(
-        default_factory=ServiceSettings,
-        description="Slack-compatible incoming webhook for queue and manager channels",
-    )
-    channels: Channels = Field(default_factory=Channels)
-    license_service: ServiceSettings = Field(default_factory=ServiceSettings)
     payload_encryption: PayloadEncryption = Field(default_factory=PayloadEncryption)
     temporal_connection: TemporalConnection = Field(default_factory=TemporalConnection)
 
@@ -357,9 +207,7 @@ class Settings(BaseSettings):
         "(needs the `otel` extra); exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set",
     )
 
-    @field_validator(
-        "license_recheck_interval", "intake_poll_interval", "reporting_interval", mode="before"
-    )
+    @field_validator("intake_poll_interval", "reporting_interval", mode="before")
     @classmethod
     def _parse_interval(cls, value: Any) -> Any:
         return parse_duration(value)
@@ -400,14 +248,6 @@ class Settings(BaseSettings):
         if file:
             sources.append(JsonConfigSettingsSource(settings_cls, json_file=Path(file)))
         return tuple(sources)
-
-    def user(self, email: str) -> RosterUser | None:
-        """The roster entry for `email`, compared case-insensitively."""
-        wanted = email.strip().lower()
-        return next((u for u in self.roster if u.email.lower() == wanted), None)
-
-    def user_by_token(self, token: str) -> RosterUser | None:
-        return next((u for u in self.roster if u.token and u.token == token), None)
 
     @property
     def sandbox_info_file(self) -> Path:

@@ -7,10 +7,10 @@ from functools import cache
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
 
-from domain.settings import Settings, load_settings
-from workers.codec import data_converter_for
-from workers.connection import connect_kwargs, connection_settings
-from workers.telemetry import interceptors_for, runtime_for
+from om.codec import data_converter_for
+from om.connection import connect_kwargs, connection_settings
+from om.settings import Settings, load_settings
+from om.telemetry import interceptors_for, runtime_for
 
 
 async def connect(settings: Settings | None = None, *, serve_metrics: bool = True) -> Client:

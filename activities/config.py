@@ -1,0 +1,69 @@
+"""What the activities' adapters need: the policy, where state lives, and how
+to reach Salesforce, the support desk, the license service and the team chat.
+
+`om.settings.Settings` extends `AdapterSettings` with the rest of a
+process's settings and loads it all from the environment; activities are
+typed against this narrower model so they never depend on the loader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from domain.policy import Policy
+
+
+class SalesforceFields(BaseModel):
+    """Where our facts live on a Salesforce Opportunity. A real org's custom
+    field names differ from the sandbox's; change them here, not in code."""
+
+    stage: str = "StageName"
+    approval_status: str = "Approval_Status__c"
+    locked: str = "OM_Record_Locked__c"
+    close_date: str = "CloseDate"
+    license_delivery_date: str = "License_Delivery_Date__c"
+    om_payload: str = "OM_Submission__c"
+
+
+class SalesforceSettings(BaseModel):
+    instance_url: str | None = None
+    session_id: str | None = None
+    session_id_file: Path | None = Field(
+        default=None,
+        description="File holding the current access token, kept fresh by whatever "
+        "obtains it (an OAuth refresh or JWT-bearer job, a mounted secret); wins over "
+        "session_id and is read again when Salesforce answers INVALID_SESSION_ID",
+    )
+    ca_file: str | None = Field(
+        default=None, description="CA bundle trusted for the org's TLS certificate"
+    )
+    api_version: str = "59.0"
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    domain: str | None = None
+    fields: SalesforceFields = Field(default_factory=SalesforceFields)
+
+
+class ServiceSettings(BaseModel):
+    """An HTTP service reached with httpx (support desk, license service)."""
+
+    url: str | None = None
+    token: str | None = None
+    email: str | None = Field(default=None, description="Zendesk API user (email/token auth)")
+    timeout_seconds: float = 10.0
+
+
+class AdapterSettings(Policy):
+    """The policy plus the connections of the external systems."""
+
+    home: Path = Field(default=Path(".om"), description="State folder for `make run`")
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    support_desk: ServiceSettings = Field(default_factory=ServiceSettings)
+    notifications: ServiceSettings = Field(
+        default_factory=ServiceSettings,
+        description="Slack-compatible incoming webhook for queue and manager channels",
+    )
+    license_service: ServiceSettings = Field(default_factory=ServiceSettings)
