@@ -58,6 +58,7 @@ from domain.license_review import (
 )
 from domain.messages import ActivityName, CrmUpdate, TicketRequest
 from domain.models import Region
+from domain.names import approval_workflow_id
 from domain.policy import Role
 
 # Denormalized Opportunity fields (see sandbox.schema); move to SalesforceFields.
@@ -75,12 +76,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def approval_workflow_id(opportunity_id: str) -> str:
-    """The approval workflow's id (ARCHITECTURE decision 2), spelled here so
-    activities need not import `workers`."""
-    return f"opportunity-{opportunity_id}"
 
 
 def ticket_key(opportunity_id: str) -> str:

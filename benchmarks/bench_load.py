@@ -69,6 +69,7 @@ import loadtest.cycle as cycle  # noqa: E402
 from cli.dev import stop_process  # noqa: E402
 from domain.errors import Refused  # noqa: E402
 from domain.models import Opportunity, Region  # noqa: E402
+from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id  # noqa: E402
 from loadtest.cycle import Case, Driver, make_cases, run_cycles, seed_cases  # noqa: E402
 from loadtest.stack import (  # noqa: E402
     OM_BIN,
@@ -78,7 +79,7 @@ from loadtest.stack import (  # noqa: E402
     om_env,
 )
 from om.approvals import Approvals  # noqa: E402
-from om.client import connect, workflow_id_for  # noqa: E402
+from om.client import connect  # noqa: E402
 from om.settings import Settings  # noqa: E402
 from workers.search_attributes import ensure_search_attributes  # noqa: E402
 
@@ -557,7 +558,7 @@ def make_sides(bench: Bench) -> list[Side]:
             CountingApprovals(bench.client, bench.settings),
             bench.admin,
             "006L",
-            workflow_id_for,
+            approval_workflow_id,
         ),
         Side(
             "baseline",
@@ -594,10 +595,7 @@ async def bounded(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int) -> 
 
 async def count_parked(client: Client) -> int:
     """Running approvals waiting in om_review (only the parked phase leaves any)."""
-    query = (
-        "WorkflowType='OpportunityApprovalWorkflow' AND ExecutionStatus='Running' "
-        "AND OmStage='om_review'"
-    )
+    query = f"{APPROVAL_WORKFLOWS_QUERY} AND ExecutionStatus='Running' AND OmStage='om_review'"
     return (await client.count_workflows(query)).count
 
 

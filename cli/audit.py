@@ -37,6 +37,7 @@ from cli.replay import (
     replay_in_processes,
 )
 from cli.replay import history_workflow_id as history_workflow_id
+from domain.names import APPROVAL_WORKFLOWS_QUERY
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHistory
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from om.audit import Timeline
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-DEFAULT_QUERY = "WorkflowType='OpportunityApprovalWorkflow'"
+DEFAULT_QUERY = APPROVAL_WORKFLOWS_QUERY
 EVIDENCE_FILES = ("history.json", "timeline.md", "timeline.json")
 # An earlier run's history in an evidence pack (after continue-as-new).
 EARLIER_RUN_FILE = "history-run{}.json"
@@ -75,12 +76,12 @@ async def _fetch(opportunity_id: str) -> list[WorkflowHistory]:
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.errors import NotSubmitted
+    from domain.names import approval_workflow_id
     from om.audit import fetch_runs
-    from om.client import workflow_id_for
 
     client = await _client()
     try:
-        return await fetch_runs(client, workflow_id_for(opportunity_id))
+        return await fetch_runs(client, approval_workflow_id(opportunity_id))
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise NotSubmitted(opportunity_id) from error

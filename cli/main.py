@@ -169,7 +169,7 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
 def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
     """Start (or find) the approval workflow of a CRM opportunity."""
 
-    from om.client import workflow_id_for
+    from domain.names import approval_workflow_id
 
     async def work() -> dict[str, Any]:
         from om.intake import submit_from_crm
@@ -177,7 +177,7 @@ def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
         workflow_id, started = await submit_from_crm(await _approvals(), opportunity_id)
         return {"opportunity_id": opportunity_id, "workflow_id": workflow_id, "started": started}
 
-    result = run_async(work, Sent.submission(workflow_id_for(opportunity_id)))
+    result = run_async(work, Sent.submission(approval_workflow_id(opportunity_id)))
     emit(
         result,
         as_json,

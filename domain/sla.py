@@ -32,6 +32,8 @@ _CHECKPOINT_SHARES: tuple[tuple[CheckpointKind, float], ...] = (
     ("warn_75", 0.75),
     ("breach", 1.0),
 )
+CHECKPOINT_WORDS: dict[CheckpointKind, str] = {"warn_50": "50%", "warn_75": "75%", "breach": "100%"}
+"""How far into the SLA each checkpoint is, as people read it in the history."""
 COVER_BUSINESS_DAYS = 2
 
 

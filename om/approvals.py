@@ -35,14 +35,13 @@ from domain.messages import (
     RepAction,
 )
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
+from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id
 from domain.queue import QueueItem, order_queue, start_date_of
-from om.client import workflow_id_for
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
 from workflows import search_attributes as sa
 from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
-WORKFLOW_TYPE = "OpportunityApprovalWorkflow"
 _QUEUE_ATTRIBUTES = frozenset(key.name for key in sa.ALL_KEYS)
 _LIST_PAGE_SIZE = 1000
 # Failure types raised by the workflow's validators (domain.authorization).
@@ -99,7 +98,7 @@ class Approvals:
         Returns (workflow id, started). A repeated submission of a running
         workflow changes nothing; one whose approval already finished is refused.
         """
-        workflow_id = workflow_id_for(opportunity.id)
+        workflow_id = approval_workflow_id(opportunity.id)
         if await self.is_running(workflow_id):
             return workflow_id, False
         submitted = submitted_at or opportunity.submitted_at or datetime.now(UTC)
@@ -142,7 +141,7 @@ class Approvals:
     # ---- read ----------------------------------------------------------------
 
     def _handle(self, opportunity_id: str) -> WorkflowHandle:
-        return self.client.get_workflow_handle(workflow_id_for(opportunity_id))
+        return self.client.get_workflow_handle(approval_workflow_id(opportunity_id))
 
     async def status(self, opportunity_id: str) -> ApprovalStatus:
         """The workflow's own status (works for running and finished workflows)."""
@@ -168,7 +167,7 @@ class Approvals:
         `cover`).
         """
         query = (
-            f"WorkflowType='{WORKFLOW_TYPE}' AND ExecutionStatus='Running' "
+            f"{APPROVAL_WORKFLOWS_QUERY} AND ExecutionStatus='Running' "
             "AND OmStage IN ('om_review', 'finance_review')"
         )
         if region is not None:

@@ -63,10 +63,10 @@ from domain.messages import (
     TicketRequest,
 )
 from domain.models import Region
+from domain.names import APPROVAL_WORKFLOW_TYPE
 from domain.requirements import Finding
-from domain.sla import ReviewPlan
+from domain.sla import CHECKPOINT_WORDS, ReviewPlan
 
-WORKFLOW_TYPE = "OpportunityApprovalWorkflow"
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 PATCH_MARKER = "core_patch"
 # A timer whose due time lies this close to an SLA checkpoint is that
@@ -105,7 +105,6 @@ REFUSALS_NOTE = (
     "history and are not in this timeline; the sender was told the reason at once."
 )
 
-_CHECKPOINT_WORDS = {"warn_50": "50%", "warn_75": "75%", "breach": "100%"}
 _UPDATE_PAYLOADS: dict[str, type[BaseModel]] = {
     "decide": Decision,
     "resubmit": RepAction,
@@ -373,9 +372,10 @@ class _Reader:
         if not events or events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             raise AuditError(f"history of {history.workflow_id} has no start event")
         started = events[0].workflow_execution_started_event_attributes
-        if started.workflow_type.name != WORKFLOW_TYPE:
+        if started.workflow_type.name != APPROVAL_WORKFLOW_TYPE:
             raise AuditError(
-                f"{history.workflow_id} is a {started.workflow_type.name}, not an {WORKFLOW_TYPE}"
+                f"{history.workflow_id} is a {started.workflow_type.name}, "
+                f"not an {APPROVAL_WORKFLOW_TYPE}"
             )
         inp = self._decode_one(started.input.payloads, ApprovalInput)
         if not isinstance(inp, ApprovalInput):
@@ -873,7 +873,7 @@ class _Reader:
                 current.breached = True
             else:
                 summary = (
-                    f"{_CHECKPOINT_WORDS[checkpoint.kind]} of the round {current.number} "
+                    f"{CHECKPOINT_WORDS[checkpoint.kind]} of the round {current.number} "
                     f"SLA used (deadline {self._when(plan.sla_deadline)})"
                 )
             self._entry(

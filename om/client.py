@@ -44,8 +44,3 @@ def one_shot_runtime() -> Runtime:
     printing a warning with the transport error at every retry; a command
     ends with its own one-line error instead (cli.errors)."""
     return Runtime(telemetry=TelemetryConfig(logging=None))
-
-
-def workflow_id_for(opportunity_id: str) -> str:
-    """The one workflow id of an opportunity (ARCHITECTURE decision 2)."""
-    return f"opportunity-{opportunity_id}"

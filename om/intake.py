@@ -13,8 +13,8 @@ import asyncio
 from activities.salesforce import SalesforceAdapter, soql_quote
 from domain.errors import OmError
 from domain.messages import PollReport
+from domain.names import approval_workflow_id
 from om.approvals import Approvals
-from om.client import workflow_id_for
 from om.settings import Settings
 
 AWAITING_STAGE = "7-Closing"
@@ -45,7 +45,7 @@ async def poll_once(approvals: Approvals) -> PollReport:
     report = PollReport()
     for opportunity_id in await _ids_in_stage(approvals.settings, AWAITING_STAGE, AWAITING_STATUS):
         report.awaiting += 1
-        if await approvals.is_running(workflow_id_for(opportunity_id)):
+        if await approvals.is_running(approval_workflow_id(opportunity_id)):
             report.already_running += 1
             continue
         try:

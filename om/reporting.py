@@ -41,6 +41,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from domain.kpi import APPROVED, RECALLED, REJECTED, ReviewRound
 from domain.models import Region
+from domain.names import APPROVAL_WORKFLOWS_QUERY
 from om.audit import (
     BUSINESS_TIME,
     DECISION,
@@ -53,7 +54,6 @@ from om.audit import (
     SUBMITTED,
     TICKET,
     UPDATE,
-    WORKFLOW_TYPE,
     Timeline,
     TimelineEntry,
     build_timeline,
@@ -62,7 +62,6 @@ from om.audit import (
 from om.reporting_store import ReportingStore, RunFacts, Transition
 from om.settings import Settings
 
-APPROVAL_WORKFLOWS_QUERY = f"WorkflowType='{WORKFLOW_TYPE}'"
 _BREACH_KEY = re.compile(r"-round-(\d+)-breach")
 
 

@@ -54,11 +54,12 @@ with workflow.unsafe.imports_passed_through():
         TicketRequest,
     )
     from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Region, Stage
+    from domain.names import APPROVAL_WORKFLOW_TYPE
     from domain.policy import Role
     from domain.queue import priority_token
     from domain.reasons import REASON_MESSAGES, parse_reason_codes
     from domain.requirements import Finding
-    from domain.sla import ReviewPlan, SlaCheckpoint
+    from domain.sla import CHECKPOINT_WORDS, ReviewPlan, SlaCheckpoint
     from workflows import search_attributes as sa
 
 # Patch id of the SLA plan, checkpoints, handoff/cover and search attributes
@@ -67,7 +68,6 @@ REVIEW_PLAN_PATCH = "review-plan-v1"
 # Patch id of continue-as-new: a run whose history has grown past the
 # threshold starts afresh from its state (docs/architecture.md).
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
-_CHECKPOINT_WORDS = {"warn_50": "50%", "warn_75": "75%", "breach": "100%"}
 
 # CRM values written at each transition (Salesforce picklist values).
 CRM_SUBMITTED = {"stage": "7-Closing", "approval_status": "In Progress", "locked": True}
@@ -100,7 +100,7 @@ _TIMEOUT = timedelta(seconds=60)
 _POLICY_TIMEOUT = timedelta(seconds=10)
 
 
-@workflow.defn
+@workflow.defn(name=APPROVAL_WORKFLOW_TYPE)
 class OpportunityApprovalWorkflow:
     """Carries one opportunity from submission to booked (and licensed)."""
 
@@ -290,7 +290,7 @@ class OpportunityApprovalWorkflow:
         key = f"round-{self._round}-{checkpoint.kind}"
         if checkpoint.kind != "breach":
             record.warnings.append(checkpoint.kind)
-            used = _CHECKPOINT_WORDS[checkpoint.kind]
+            used = CHECKPOINT_WORDS[checkpoint.kind]
             self._note("workflow", "sla_warning", f"{used} of the SLA used; deadline {deadline}")
             self._notify(
                 self._channels.queue[queue_region],
