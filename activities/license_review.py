@@ -78,8 +78,9 @@ def utc_now() -> datetime:
 
 
 def approval_workflow_id(opportunity_id: str) -> str:
-    """The approval workflow's id (ARCHITECTURE decision 2), spelled here so
-    activities need not import `workers`."""
+    """The approval workflow's id, one per opportunity (docs/architecture.md,
+    "One workflow per opportunity"), spelled here so activities need not
+    import the client-side `om` package."""
     return f"opportunity-{opportunity_id}"
 
 

@@ -47,5 +47,7 @@ def one_shot_runtime() -> Runtime:
 
 
 def workflow_id_for(opportunity_id: str) -> str:
-    """The one workflow id of an opportunity (ARCHITECTURE decision 2)."""
+    """The one workflow id of an opportunity: every round of the deal in one
+    history, and intake idempotent (docs/architecture.md, "One workflow per
+    opportunity")."""
     return f"opportunity-{opportunity_id}"
