@@ -1,8 +1,9 @@
 """Load benchmark: the whole approval cycle on one machine (`make bench-load`).
 
 Why: to know the system's figures under load, against the ceiling the same
-server allows, and how many waiting opportunities one worker holds. Three phases on one dev server, sandbox and driver, each with a fresh
-worker process of its own so its peak RSS and CPU time are its alone:
+server allows, and how many waiting opportunities one worker holds. Three
+phases on one dev server, sandbox and driver, each with a fresh worker
+process of its own so its peak RSS and CPU time are its alone:
 
 1. ours: N opportunities (`--n`, default 1,000) through the full cycle by
    `loadtest.cycle.Driver`, `--concurrency` at a time: submit, the Order
