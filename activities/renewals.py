@@ -1,4 +1,4 @@
-"""Weekly renewal / subscription reconciliation (issue 5): the Salesforce side.
+"""Weekly renewal / subscription reconciliation: the Salesforce side.
 
 `domain.reconciliation.reconcile` decides what is wrong; this module reads
 its input from Salesforce and writes the fixes back:

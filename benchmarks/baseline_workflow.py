@@ -4,8 +4,9 @@ OpportunityApprovalWorkflow with no business logic, and no-op activities.
 Why: `make bench-load` reports our throughput as a share of what the same
 server, worker process and driver allow for a workflow that does the same
 Temporal work. "Same shape" is checked, not assumed: the benchmark counts
-the events of both histories by type (issue 8 measured 53 events for a
-delivered license, 77 for one delivered after a Support ticket):
+the events of both histories by type (on a quiet machine, 53 events for a
+delivered license and 77 for one delivered after a Support ticket; see
+docs/performance.md, "Load: the whole cycle on one machine"):
 
 - the same patch marker, 7 (8) search-attribute upserts of the same nine
   attributes, 4 local activities, 4 (7) activities, the two decisions as

@@ -1,9 +1,9 @@
 """Load benchmark: the whole approval cycle on one machine (`make bench-load`).
 
-Why: issue 8 asks for the system's figures under load, against the ceiling
-the same server allows, and for how many waiting opportunities one worker
-holds. Three phases on one dev server, sandbox and driver, each with a fresh
-worker process of its own so its peak RSS and CPU time are its alone:
+Why: to know the system's figures under load, against the ceiling the same
+server allows, and how many waiting opportunities one worker holds. Three
+phases on one dev server, sandbox and driver, each with a fresh worker
+process of its own so its peak RSS and CPU time are its alone:
 
 1. ours: N opportunities (`--n`, default 1,000) through the full cycle by
    `loadtest.cycle.Driver`, `--concurrency` at a time: submit, the Order
@@ -29,7 +29,8 @@ machine has 2 cores shared with other jobs.
 
 Run:  .venv/bin/python benchmarks/bench_load.py [--n 1000] [--parked 10000]
 Writes benchmarks/results/load.json (git-ignored: figures depend on the
-machine; the README carries the ones we quote).
+machine; docs/performance.md, "Load: the whole cycle on one machine",
+carries the ones we quote).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ AUTOMATIC_DECIDER = "pre-check"  # the workflow's automatic rejection on hard fi
 
 
 class KpiTargets(BaseModel):
-    """The published KPI targets (policy/booking-requirements.md, the handbook).
+    """The KPI targets the Order Management handbook publishes.
 
     Policy is data: a settings object can carry another set. There is no
     published target for the share of rounds within the SLA; 90% is the p90

@@ -1,9 +1,11 @@
 """The handbook's vocabulary as pydantic models.
 
 These are the shapes that cross every boundary: the intake payload
-(../shared/contracts/opportunity.example.json), workflow inputs and the
+(example: tests/fixtures/opportunity.example.json), workflow inputs and the
 status the `om` command and the API print. Field names follow the contract
-exactly; new fields may be added, existing ones are never renamed.
+exactly; new fields may be added, existing ones are never renamed, because
+recorded histories carry these payloads and must keep replaying
+(docs/architecture.md, "The data contract").
 """
 
 from __future__ import annotations

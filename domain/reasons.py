@@ -1,7 +1,7 @@
 """Standard rejection reason codes for booking requirements.
 
 A rejection always carries one or more of these codes plus a free-text
-comment (policy/booking-requirements.md). Fixed codes, rather than prose
+comment (the Order Management handbook's rule). Fixed codes, rather than prose
 alone, let the pre-check, `om reject --reason`, the Chatter post and the
 accuracy KPI all speak about the same failure in the same words.
 """

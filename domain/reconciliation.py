@@ -1,4 +1,4 @@
-"""Weekly renewal / subscription reconciliation (issue 5), as a pure function.
+"""Weekly renewal / subscription reconciliation, as a pure function.
 
 The handbook's goal is exactly one renewal opportunity per customer
 subscription, with an ARR basis equal to the subscription's CARR and a start
@@ -8,7 +8,7 @@ operator (or the apply mode) has to fix. It does no I/O, so the report mode,
 the apply mode and the weekly schedule all share one definition of "wrong",
 and the benchmark can time it without Salesforce.
 
-Rules, with the interpretation chosen where the issue text leaves room:
+Rules, with the interpretation chosen where the handbook leaves room:
 
 * Renewals marked duplicate are invisible everywhere: they link to nothing,
   never satisfy or trigger MISSING_RENEWAL, never count as a DUPLICATE_RENEWAL
@@ -33,7 +33,7 @@ Rules, with the interpretation chosen where the issue text leaves room:
   renewal, only when it is open (a closed deal is not edited) and only when
   the subscription has no contract reset (a reset means the renewal's terms
   were renegotiated on purpose). They apply whatever the subscription's
-  status, as the issue does not restrict them. A missing (None) ARR basis or
+  status, as the handbook does not restrict them. A missing (None) ARR basis or
   start date is a mismatch. ARR passes when the two differ by at most 0.01
   (exactly one cent passes); a slack of 1e-6 absorbs binary float error, so
   100.00 vs 100.01 passes although 100.01 - 100.00 > 0.01 in floats (the

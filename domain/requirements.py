@@ -3,9 +3,9 @@
 Order Management rejects an opportunity when a booking requirement is
 missing, and whatever OM misses Billing rejects later, which costs the
 approval-accuracy KPI. Running these rules on every submission, before a
-specialist looks, turns the handbook's checklist
-(policy/booking-requirements.md) into findings with standard reason codes
-that the workflow, `om check`, `om status` and the API show alike.
+specialist looks, turns the Order Management handbook's booking checklist
+into findings with standard reason codes that the workflow, `om check`,
+`om status` and the API show alike.
 
 Pure: no clock, no I/O. The policy values (entity countries, EU members,
 tolerances, the bookings-policy time zone) come in as a `BookingPolicy`.

@@ -172,8 +172,8 @@ async def wait_for_stage(
         status = await status_of(approvals, case)
         # Review stages count at once, with the round's plan and booking
         # check perhaps still being recorded: a decision sent in that moment
-        # is answered "not yet" and sent again by `Approvals` (README,
-        # "Decisions while a round opens"). The end stages count once their
+        # is answered "not yet" and sent again by `Approvals`
+        # (docs/architecture.md, "Decisions while a round opens"). The end stages count once their
         # side effects are done.
         if status.stage in stages and (
             status.stage not in ("completed", "closed_won") or not status.pending_effects

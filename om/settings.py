@@ -89,8 +89,9 @@ class TemporalConnection(BaseModel):
 class WorkerTuning(BaseModel):
     """Cache, slots and pollers of a worker process (`Settings.worker`;
     environment `OM_WORKER__MAX_CACHED_WORKFLOWS=2000` and so on). None
-    keeps the Temporal SDK's default; README "Load and scaling" says when to
-    change which."""
+    keeps the Temporal SDK's default; docs/operations.md, "Scaling out: a
+    Temporal cluster and several workers", says when to change which, and
+    docs/performance.md, "Memory and the worker cache", what each costs."""
 
     max_cached_workflows: int = Field(
         default=1000,

@@ -4,10 +4,10 @@
         -> {"opportunity_id", "delivered": bool, "delivered_at": iso-or-null, "delivered_by"}
         404 {"detail": ...} for an opportunity the sandbox does not hold.
 
-Delivery rule (contracts/README.md): an id listed in the seed's
-`delivered_licenses` is delivered "by automation" at the moment its
-Opportunity's StageName becomes "Closed Won" (see `Store.update`); any other
-only after `POST /__sandbox/licenses/{id}/deliver` (`om sandbox
+Delivery rule (part of the seed file's contract, see sandbox.seed): an id
+listed in the seed's `delivered_licenses` is delivered "by automation" at the
+moment its Opportunity's StageName becomes "Closed Won" (see `Store.update`);
+any other only after `POST /__sandbox/licenses/{id}/deliver` (`om sandbox
 deliver-license ID`). Auth: `Authorization: Bearer <license_service_token>`.
 The sandbox's admin API (see sandbox.admin) and the team-chat webhook (see
 sandbox.chat) are served by this same server.

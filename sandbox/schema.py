@@ -29,12 +29,13 @@ FeedItem (a Chatter post)
 Subscription__c (a customer subscription, like Zuora__Subscription__c)
     Id, Name, Account__c (an Account id), Status__c ("Active" | "Cancelled"
     | "Expired"), Current_Term_End_Date__c, CARR__c, Contract_Reset__c.
-Renewal opportunities (issue 5) are Opportunity records with Type="renewal"
-    and the renewal fields Subscription__c (the subscription's id or null),
-    ARR_Basis__c, Renewal_Start_Date__c and Marked_Duplicate__c (false by
-    default). Every Opportunity also carries IsClosed / IsWon, derived from
-    StageName on every write ("Closed Won": both true, "Closed Lost":
-    closed only) and read-only, as in Salesforce.
+Renewal opportunities (read and fixed by the renewal reconciliation) are
+    Opportunity records with Type="renewal" and the renewal fields
+    Subscription__c (the subscription's id or null), ARR_Basis__c,
+    Renewal_Start_Date__c and Marked_Duplicate__c (false by default).
+    Every Opportunity also carries IsClosed / IsWon, derived from StageName
+    on every write ("Closed Won": both true, "Closed Lost": closed only) and
+    read-only, as in Salesforce.
 
 Seed file keys for the renewal reconciliation, both optional (`opportunities`
 may then be omitted)::

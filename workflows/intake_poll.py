@@ -1,8 +1,10 @@
 """IntakePollWorkflow: one run of the intake poller, started by a Schedule.
 
 A Salesforce callout can be lost; every few minutes this finds submissions
-awaiting approval without a workflow and starts them (ARCHITECTURE decision
-8: periodic work runs from Temporal Schedules, not cron).
+awaiting approval without a workflow and starts them. It runs from a
+Temporal Schedule, not cron, so it shares the workers' retries, history and
+visibility (docs/architecture.md, "Periodic work runs from Temporal
+Schedules, not cron").
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Monday to Friday.
 The Schedule knows weekdays, not holidays: the workflow asks a local
 activity whether today is a business day in the region and records the
 answer in its history (holiday data changes between releases, so replay must
-not recompute it, ARCHITECTURE decision 4). On a holiday it returns an empty
+not recompute it; docs/architecture.md, "Policy answers are local activities
+recorded in history"). On a holiday it returns an empty
 report without touching any system.
 """
 

@@ -1,6 +1,7 @@
 """RenewalReconciliationWorkflow: one weekly renewal / subscription
-reconciliation (issue 5), started by the `om-renewal-reconciliation` Schedule
-on Monday before AMER opening, or by hand.
+reconciliation, started by the `om-renewal-reconciliation` Schedule on
+Monday before AMER opening, or by hand (docs/architecture.md, "Renewal
+reconciliation").
 
 All the work is one activity: reading a million subscriptions, the pure
 `reconcile` and the batched fixes belong together, and every fix is

@@ -1,8 +1,8 @@
 """Custom search attributes of approval workflows.
 
 They let `om queue`, the API and the Temporal UI list and sort open reviews
-without opening every workflow (ARCHITECTURE decision 7). The worker
-registers them at start (`workers.search_attributes`).
+without opening every workflow (docs/architecture.md, "Search attributes
+for queues"). The worker registers them at start (`workers.search_attributes`).
 """
 
 from __future__ import annotations

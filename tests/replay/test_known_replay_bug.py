@@ -1,7 +1,7 @@
 """A history the chaos suite produced before the fix, which does not replay
-(README, "Decisions while a round opens"): the OM decision was accepted
-while the round-opening local activities were running, and recorded between
-their markers.
+(docs/architecture.md, "Decisions while a round opens"): the OM decision was
+accepted while the round-opening local activities were running, and recorded
+between their markers.
 
 The workflow now refuses Updates while a policy local activity runs
 (`_refuse_while_recording`), so no new history takes this shape

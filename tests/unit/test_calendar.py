@@ -509,7 +509,9 @@ def test_month_ending_on_weekend_and_quarter_period() -> None:
 # --------------------------------------------------------------------------
 
 
-def test_default_policy_matches_the_issue() -> None:
+def test_default_policy_is_the_handbooks_hours_cutoff_and_12_hour_sla() -> None:
+    """The defaults a deployment gets without settings: each region's zone and
+    opening hours, the 16:30 local cutoff and the 12-business-hour SLA."""
     assert AMER.tz == LA and EMEA.tz == LONDON and APAC.tz == MANILA
     assert (AMER.hours.open, AMER.hours.close) == (time(7), time(17))
     assert (EMEA.hours.open, EMEA.hours.close) == (time(8), time(17))

@@ -1,4 +1,4 @@
-"""Renewal / subscription reconciliation (issue 5): each rule alone, then mixed.
+"""Renewal / subscription reconciliation: each rule alone, then mixed.
 
 Every rule is shown failing and passing, because the apply mode trusts this
 function to say what to fix and a false positive becomes a wrong write in

@@ -3,7 +3,7 @@
 
 Property-based (hypothesis) against the API on the time-skipping harness and
 against the CLI's file inputs, plus one explicit test per attack in the
-README's attack table.
+attack table of docs/security.md ("Attacks tried by the tests").
 """
 
 from __future__ import annotations

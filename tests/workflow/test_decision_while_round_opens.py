@@ -1,5 +1,5 @@
-"""A decision sent while a review round is still opening (README, "Decisions
-while a round opens").
+"""A decision sent while a review round is still opening (docs/architecture.md,
+"Decisions while a round opens").
 
 The round's SLA plan and booking check are local activities. While one runs
 longer than the workflow task's heartbeat interval, the server hands new
