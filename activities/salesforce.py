@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import requests
 from pydantic import ValidationError
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -86,12 +86,12 @@ class _PinnedSession(requests.Session):
         self,
         method: str | bytes,
         url: str | bytes,
-        *args: Any,  # type: ignore[override]
+        *args: Any,
         **kwargs: Any,
     ) -> requests.Response:
         kwargs.setdefault("verify", self.verify)
         kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def soql_quote(value: str) -> str:
@@ -189,10 +189,10 @@ class SalesforceAdapter:
                 self._sf = self._connect()
             return self._sf
 
-    def _call(
-        self, what: str, call: Callable[[Salesforce], T], opportunity_id: str | None = None
-    ) -> T:
-        """Run `call`, turning Salesforce failures into adapter errors. An
+    def _call(self, what: str, call: Callable[[Any], T], opportunity_id: str | None = None) -> T:
+        """Run `call`, turning Salesforce failures into adapter errors. `call`
+        takes the client as `Any`: simple-salesforce reaches objects as dynamic
+        attributes (`sf.Opportunity`) its type hints cannot describe. An
         INVALID_SESSION_ID renews the session once (log in again, or read the
         token file again) and repeats the call."""
         for attempt in (1, 2):

@@ -19,7 +19,8 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def current_user(
@@ -39,7 +40,8 @@ async def temporal_client(state: State) -> Client:
     """The app's Temporal client, connected on first use."""
     if state.client is None:
         state.client = await connect(state.settings)
-    return state.client
+    client: Client = state.client
+    return client
 
 
 async def approvals(request: Request) -> Approvals:
@@ -49,7 +51,8 @@ async def approvals(request: Request) -> Approvals:
     snapshot = state.queue_snapshot
     metrics = getattr(state, "metrics", None)  # set when the API counts decisions
     if metrics is not None:
-        return metrics.approvals(state.client, state.settings, snapshot)
+        counted: Approvals = metrics.approvals(state.client, state.settings, snapshot)
+        return counted
     return Approvals(state.client, state.settings, snapshot=snapshot)
 
 

@@ -36,11 +36,11 @@ import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -229,7 +229,7 @@ class ReviewRound:
         hold (reasons, Billing's outcome, license delivery) as keyword arguments."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in record.model_dump().items() if k in names}
-        return cls(opportunity_id=opportunity_id, **(values | more))  # type: ignore[arg-type]
+        return cls(opportunity_id=opportunity_id, **(values | more))
 
     @property
     def decided(self) -> bool:
@@ -661,7 +661,11 @@ def parse_csat_csv(text: str) -> list[CsatResponse]:
             column=missing[0],
         )
     index = {c: names.index(c) for c in CSAT_COLUMNS}
-    readers = {"region": _region, "quarter": lambda t: quarter_period(t).label, "response": _answer}
+    readers: dict[str, Callable[[str], Any]] = {
+        "region": _region,
+        "quarter": lambda t: quarter_period(t).label,
+        "response": _answer,
+    }
     responses = []
     for row in reader:
         if not any(cell.strip() for cell in row):

@@ -140,7 +140,7 @@ class Approvals:
 
     # ---- read ----------------------------------------------------------------
 
-    def _handle(self, opportunity_id: str) -> WorkflowHandle:
+    def _handle(self, opportunity_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(approval_workflow_id(opportunity_id))
 
     async def status(self, opportunity_id: str) -> ApprovalStatus:
@@ -174,13 +174,14 @@ class Approvals:
             query += f" AND (OmQueueRegion = '{region.value}' OR OmBreached = true)"
         items = []
         async for execution_id, attrs in self._list_search_attributes(query):
-            queue_region = Region(attrs.get("OmQueueRegion") or attrs.get("OmRegion"))
+            home = Region(str(attrs.get("OmRegion")))
+            queue_region = Region(str(attrs.get("OmQueueRegion") or home))
             priority = attrs.get("OmPriority") or ""
             items.append(
                 QueueItem(
                     opportunity_id=execution_id.removeprefix("opportunity-"),
                     stage=attrs.get("OmStage") or "",
-                    region=Region(attrs.get("OmRegion")),
+                    region=home,
                     queue_region=queue_region,
                     urgent=bool(attrs.get("OmUrgent")),
                     amount=attrs.get("OmAmount") or 0.0,
@@ -300,10 +301,13 @@ class Approvals:
             delay = min(delay * 2, 1.0)
 
     async def _update_once(
-        self, opportunity_id: str, update, arg, update_id=None
-    ) -> DecisionReceipt:  # type: ignore[no-untyped-def]
+        self, opportunity_id: str, update: Any, arg: Any, update_id: str | None = None
+    ) -> DecisionReceipt:
         try:
-            return await self._handle(opportunity_id).execute_update(update, arg, id=update_id)
+            receipt: DecisionReceipt = await self._handle(opportunity_id).execute_update(
+                update, arg, id=update_id
+            )
+            return receipt
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             kind = getattr(cause, "type", None) or ""

@@ -31,6 +31,7 @@ also be read alone: its rounds keep their numbers and plans.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,7 +121,7 @@ _ACTIVITY_TYPES: dict[str, tuple[type | None, type | None]] = {
     ActivityName.SOLVE_TICKET: (SolveTicket, None),
     ActivityName.NOTIFY: (Notification, None),
 }
-_ACTIVITY_KINDS = {
+_ACTIVITY_KINDS: dict[str, str] = {
     ActivityName.UPDATE_OPPORTUNITY: CRM_UPDATE,
     ActivityName.POST_CHATTER: CHATTER,
     ActivityName.CHECK_LICENSE: LICENSE_CHECK,
@@ -602,7 +603,7 @@ class _Reader:
             )
             return
         result = attrs.details["result"].payloads if "result" in attrs.details else []
-        readers = {
+        readers: dict[str, tuple[Any, Callable[[HistoryEvent, Any], None]]] = {
             ActivityName.PLAN_REVIEW_ROUND: (ReviewPlan, self._round_planned),
             ActivityName.REVIEW_CLOCK: (ReviewClock, self._round_planned),
             ActivityName.BOOKING_CHECK: (list[Finding], self._pre_check),
@@ -776,15 +777,17 @@ class _Reader:
     def _activity_failed(self, event: HistoryEvent) -> None:
         t = EventType
         if event.event_type == t.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-            attrs = event.activity_task_failed_event_attributes
-            how = f"failed: {attrs.failure.message}"
+            failed = event.activity_task_failed_event_attributes
+            scheduled, how = failed.scheduled_event_id, f"failed: {failed.failure.message}"
         elif event.event_type == t.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-            attrs = event.activity_task_timed_out_event_attributes
-            how = f"timed out: {attrs.failure.message}"
+            timed_out = event.activity_task_timed_out_event_attributes
+            scheduled, how = timed_out.scheduled_event_id, f"timed out: {timed_out.failure.message}"
         else:
-            attrs = event.activity_task_canceled_event_attributes
-            how = "canceled"
-        activity = self.activities.pop(attrs.scheduled_event_id, None)
+            scheduled, how = (
+                event.activity_task_canceled_event_attributes.scheduled_event_id,
+                "canceled",
+            )
+        activity = self.activities.pop(scheduled, None)
         if activity is not None:
             self._activity_entry(event, activity, None, how)
 

@@ -22,9 +22,10 @@ with workflow.unsafe.imports_passed_through():
 class IntakePollWorkflow:
     @workflow.run
     async def run(self) -> PollReport:
-        return await workflow.execute_activity(
+        report: PollReport = await workflow.execute_activity(
             ActivityName.INTAKE_POLL,
             result_type=PollReport,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
+        return report

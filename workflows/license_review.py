@@ -44,7 +44,7 @@ class LicenseReviewWorkflow:
             return LicenseReviewReport.skipped(region, workflow.now(), day.local_date)
         # Every step of the review is idempotent, so a retried run is safe;
         # a few attempts only: tomorrow's run picks up whatever is left.
-        return await workflow.execute_activity(
+        report: LicenseReviewReport = await workflow.execute_activity(
             ActivityName.LICENSE_REVIEW_RUN,
             region,
             result_type=LicenseReviewReport,
@@ -52,3 +52,4 @@ class LicenseReviewWorkflow:
             heartbeat_timeout=timedelta(minutes=2),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=30), maximum_attempts=3),
         )
+        return report

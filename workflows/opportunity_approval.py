@@ -19,11 +19,11 @@ activities so replay reads them from history instead of recomputing them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -63,7 +63,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 # Patch id of the SLA plan, checkpoints, handoff/cover and search attributes
-# (issue 3). Histories recorded before it replay the earlier behaviour.
+# (docs/architecture.md, "Business calendars and the 12-business-hour SLA").
+# Histories recorded before it replay the earlier behaviour.
 REVIEW_PLAN_PATCH = "review-plan-v1"
 # Patch id of continue-as-new: a run whose history has grown past the
 # threshold starts afresh from its state (docs/architecture.md).
@@ -118,7 +119,7 @@ class OpportunityApprovalWorkflow:
         self._om_approver: str | None = None
         self._effects: list[tuple[Callable[[Any], Awaitable[None]], Any]] = []
         self._close: CloseDate | None = None
-        self._license_delivery_date = None
+        self._license_delivery_date: date | None = None
         self._ticket_id: int | None = None
         self._finance_rejections = 0
         self._history: list[HistoryEntry] = []
@@ -348,7 +349,7 @@ class OpportunityApprovalWorkflow:
         if not self._v2:
             return
         plan = self._plan
-        updates = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             sa.OM_STAGE.value_set(self._stage.value),
             sa.OM_REGION.value_set(self._opp.account.region.value),
             sa.OM_QUEUE_REGION.value_set(
@@ -671,23 +672,20 @@ class OpportunityApprovalWorkflow:
         await self._record_delivery(status, f"delivered; ticket {self._ticket_id} resolved")
 
     async def _check_license(self) -> LicenseStatus:
-        return await workflow.execute_activity(
+        status: LicenseStatus = await workflow.execute_activity(
             ActivityName.CHECK_LICENSE,
             self._opp.id,
             result_type=LicenseStatus,
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
         )
+        return status
 
     async def _record_delivery(self, status: LicenseStatus, why: str) -> None:
-        delivered = status.delivered_at or workflow.now()
-        self._license_delivery_date = delivered.date()
-        await self._crm(license_delivery_date=self._license_delivery_date)
-        self._enter(
-            Stage.COMPLETED,
-            "workflow",
-            f"license {why} on {self._license_delivery_date.isoformat()}",
-        )
+        delivered = (status.delivered_at or workflow.now()).date()
+        self._license_delivery_date = delivered
+        await self._crm(license_delivery_date=delivered)
+        self._enter(Stage.COMPLETED, "workflow", f"license {why} on {delivered.isoformat()}")
 
     # ---- messages from people ---------------------------------------------
 
@@ -801,7 +799,7 @@ class OpportunityApprovalWorkflow:
         A local activity can outlast the workflow task's heartbeat; the
         server then hands new Updates to the worker inside the same task,
         and one accepted there is recorded between the local activities'
-        markers, where replay cannot place it (README, "Decisions while a
+        markers, where replay cannot place it (docs/architecture.md, "Decisions while a
         round opens"). Refused in the validator, the Update leaves no trace
         in history and the client sends it again (`om.approvals`).
         Validators do not run on replay, so this changes no recorded history.
@@ -856,7 +854,7 @@ class OpportunityApprovalWorkflow:
     async def _crm(self, **fields: object) -> None:
         await workflow.execute_activity(
             ActivityName.UPDATE_OPPORTUNITY,
-            CrmUpdate(opportunity_id=self._opp.id, **fields),  # type: ignore[arg-type]
+            CrmUpdate(opportunity_id=self._opp.id, **fields),
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
         )

@@ -27,7 +27,7 @@ class RenewalReconciliationWorkflow:
     @workflow.run
     async def run(self, apply: bool = False) -> RenewalsRun:
         """`apply` False reports only; True also writes the fixes."""
-        return await workflow.execute_activity(
+        report: RenewalsRun = await workflow.execute_activity(
             ActivityName.RECONCILE_RENEWALS,
             apply,
             result_type=RenewalsRun,
@@ -41,3 +41,4 @@ class RenewalReconciliationWorkflow:
                 non_retryable_error_types=["InvalidRenewalData", "RequestRejected"],
             ),
         )
+        return report

@@ -7,6 +7,8 @@ for queues"). The worker registers them at start (`workers.search_attributes`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 OM_STAGE = SearchAttributeKey.for_keyword("OmStage")
@@ -19,7 +21,7 @@ OM_URGENT = SearchAttributeKey.for_bool("OmUrgent")
 OM_AMOUNT = SearchAttributeKey.for_float("OmAmount")
 OM_ASSIGNEE = SearchAttributeKey.for_keyword("OmAssignee")
 
-ALL_KEYS: list[SearchAttributeKey] = [
+ALL_KEYS: list[SearchAttributeKey[Any]] = [
     OM_STAGE,
     OM_REGION,
     OM_QUEUE_REGION,

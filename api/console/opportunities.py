@@ -122,8 +122,8 @@ async def decide(request: Request, opportunity_id: str) -> Response:
         "acknowledged": form.get("acknowledged", []),
     }
 
-    def refuse(status: int, message: str) -> Any:
-        return opportunity_page(
+    async def refuse(status: int, message: str) -> Response:
+        return await opportunity_page(
             request, user, opportunity_id, InlineError(status, message), submitted
         )
 

@@ -139,7 +139,8 @@ def local_time(at: datetime | None, region: Region | str | None, request: Reques
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def _key(app: FastAPI) -> bytes:
