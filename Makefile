@@ -43,8 +43,13 @@ test: install lint
 test-dates: install
 	$(BIN)/python -m tests.dates
 
+# ruff (lint and format), the layer contract (import-linter, contracts in
+# pyproject.toml) and the type checker (mypy: strict on domain/ and workflows/).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy domain workflows activities workers om api cli sandbox loadtest benchmarks
 
 unit: install
 	$(BIN)/pytest -q tests/unit
