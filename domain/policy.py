@@ -127,9 +127,11 @@ class Policy(BaseModel):
     roster: list[RosterUser] = Field(default_factory=_demo_roster)
     channels: Channels = Field(default_factory=Channels)
 
+    # Named apart from `Settings._parse_interval`: pydantic keys validators by
+    # method name, and a subclass's method of the same name would replace it.
     @field_validator("license_recheck_interval", mode="before")
     @classmethod
-    def _parse_interval(cls, value: Any) -> Any:
+    def _parse_recheck_interval(cls, value: Any) -> Any:
         return parse_duration(value)
 
     def user(self, email: str) -> RosterUser | None:
