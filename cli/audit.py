@@ -6,23 +6,21 @@ in a manifest, so what was handed over can be checked later. `om replay`
 proves recorded histories are what today's workflow code would do: CI runs it
 over tests/histories, operators over live workflows (`--query`).
 
-Mounted by cli/main.py with `register(app)`. The helpers of cli.main are
-imported inside the commands because cli.main imports this module.
+Mounted by cli/main.py with `register(app)`. Temporal's SDK, the timeline
+builder and rich are imported by the commands.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+
+from cli.common import JsonOpt, connect_temporal, console, emit, fail, run_async
 
 # The replay engine lives in cli.replay; its verdict and the workflow-id
 # helper stay importable from here, where `om replay` is.
@@ -40,11 +38,11 @@ from cli.replay import history_workflow_id as history_workflow_id
 from domain.names import APPROVAL_WORKFLOWS_QUERY
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from temporalio.client import Client, WorkflowHistory
 
     from om.audit import Timeline
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 DEFAULT_QUERY = APPROVAL_WORKFLOWS_QUERY
 EVIDENCE_FILES = ("history.json", "timeline.md", "timeline.json")
 # An earlier run's history in an evidence pack (after continue-as-new).
@@ -64,10 +62,10 @@ def register(app: typer.Typer) -> None:
 
 
 async def _client() -> Client:
-    """The Temporal client, with cli.main's one-line error when it is unreachable."""
-    from cli.main import _approvals
+    """The Temporal client, with the CLI's one-line error when it is unreachable."""
+    from om.settings import load_settings
 
-    return (await _approvals()).client
+    return await connect_temporal(load_settings())
 
 
 async def _fetch(opportunity_id: str) -> list[WorkflowHistory]:
@@ -89,9 +87,8 @@ async def _fetch(opportunity_id: str) -> list[WorkflowHistory]:
 
 
 def _stdout() -> Console:
-    # Built per command so it writes to the sys.stdout of the moment (CliRunner);
-    # lines never wrap (one line per history), tables get room in a pipe.
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    # Lines never wrap (one line per history), tables get room in a pipe.
+    return console(width=200, highlight=False, soft_wrap=True)
 
 
 # ---- om audit ------------------------------------------------------------------------
@@ -111,7 +108,6 @@ def audit(
 ) -> None:
     """The opportunity's audit timeline, read from its Temporal event history
     (every run of it, when the workflow continued as new)."""
-    from cli.main import emit, fail, run_async
     from domain.errors import OmError
     from om.audit import build_timeline
 
@@ -134,9 +130,12 @@ def audit(
 
 def print_timeline(timeline: Timeline) -> None:
     """The timeline as a Rich table, then its notes."""
+    from rich.markup import escape
+    from rich.table import Table
+
     from om.audit import who
 
-    console = _stdout()
+    out = _stdout()
     grid = Table(
         "UTC",
         f"local ({timeline.region.value})",
@@ -157,13 +156,13 @@ def print_timeline(timeline: Timeline) -> None:
             "" if entry.round is None else str(entry.round),
             escape(entry.summary),
         )
-    console.print(grid)
+    out.print(grid)
     runs = (
         f"runs {', '.join(timeline.runs)}" if len(timeline.runs) > 1 else f"run {timeline.run_id}"
     )
-    console.print(f"workflow {escape(timeline.workflow_id)}, {escape(runs)}")
+    out.print(f"workflow {escape(timeline.workflow_id)}, {escape(runs)}")
     for note in timeline.notes:
-        console.print(f"note: {escape(note)}")
+        out.print(f"note: {escape(note)}")
 
 
 def write_evidence(folder: Path, histories: list[WorkflowHistory], timeline: Timeline) -> Path:
@@ -227,8 +226,6 @@ def history_export(
     FILE gets the newest run: what a worker replays to pick the workflow up.
     A workflow that continued as new has earlier runs, each a history of its
     own; `--all-runs` writes them too (`om audit --evidence` always does)."""
-    from cli.main import emit, fail, run_async
-
     *earlier, history = run_async(lambda: _fetch(opportunity_id))
     files = {file: history}
     if all_runs:
@@ -289,8 +286,6 @@ def replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Replay histories against today's workflow code; exit 1 if any fails."""
-    from cli.main import emit, fail, run_async
-
     if not paths and not query:
         fail('give history files or directories, or --query (e.g. --query "' + DEFAULT_QUERY + '")')
     if jobs is not None and jobs < 1:
@@ -357,12 +352,12 @@ def _replay_all(
     """Replay every source, in this process (`jobs` 1) or in `jobs` processes,
     printing a line per history in input order; also the JSON files found in
     directories that are not histories (skipped)."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from cli.main import fail, run_async
     from domain.errors import OmError
 
-    console = _stdout()
+    out = _stdout()
     outcomes: list[ReplayOutcome] = []
     skipped: list[str] = []
     progress = Progress(
@@ -370,9 +365,9 @@ def _replay_all(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
-        console=console,
+        console=out,
         transient=True,
-        disable=not (show_progress and console.is_terminal),
+        disable=not (show_progress and out.is_terminal),
     )
     task = progress.add_task("", total=len(sources))
 

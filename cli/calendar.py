@@ -8,23 +8,23 @@ A settings file's company days therefore show here exactly as they count in
 the SLA arithmetic.
 
 Only domain code is imported: the command works with nothing running.
-Mounted by cli/main.py with `register(app)`; the helpers of cli.main are
-imported inside the command because cli.main imports this module.
+The calendars (and the `holidays` package behind them) are imported by the
+command, not by `om --help`.
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
-from domain.calendar import CalendarDay, CalendarYear, DayKind, calendar_for
-from domain.models import Region
+from cli.common import JsonOpt, console, emit, fail, settings_or_fail
+from domain.regions import Region
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+if TYPE_CHECKING:
+    from domain.calendar import CalendarDay, CalendarYear
+
 # Plain strings, checked here: a bad value is then one line naming the option
 # and the valid values, not Click's usage box.
 RegionOpt = Annotated[
@@ -62,18 +62,14 @@ def show(
 ) -> None:
     """A region's closed days (public holidays, company closures) and extra
     working days for a year, with names and sources, from the settings' policy."""
-    from cli.main import describe_validation_error, emit, fail
-    from om.settings import load_settings
+    from domain.calendar import calendar_for
 
     names = ", ".join(r.value for r in Region)
     try:
         chosen = Region(region.strip().upper())
     except ValueError:
         fail(f"--region: unknown region {region!r}; choose one of {names}")
-    try:
-        settings = load_settings()
-    except ValidationError as error:
-        fail(describe_validation_error(error, "settings"))
+    settings = settings_or_fail()
     calendar = calendar_for(chosen, settings.calendar)
     known = f"{calendar.min_year}-{calendar.max_year}"
     if year is None:
@@ -95,13 +91,14 @@ def _kind(day: CalendarDay) -> str:
 
 def _render(overview: CalendarYear) -> None:
     from rich import box
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    from domain.calendar import DayKind
+
+    out = console(highlight=False)
     source = overview.holidays or "no public holidays"
-    console.print(
+    out.print(
         escape(
             f"{overview.region} {overview.year}: {overview.time_zone}, "
             f"{overview.open:%H:%M}-{overview.close:%H:%M} {_days(overview.workdays)}; "
@@ -110,11 +107,11 @@ def _render(overview: CalendarYear) -> None:
     )
     weekend = ", ".join(overview.weekend)
     if not weekend:
-        console.print("No weekend: every weekday is a working day.")
+        out.print("No weekend: every weekday is a working day.")
     elif overview.weekends_listed:
-        console.print(f"Weekends ({weekend}) are closed and listed below.")
+        out.print(f"Weekends ({weekend}) are closed and listed below.")
     else:
-        console.print(
+        out.print(
             f"Weekends ({weekend}) are closed and not listed (--weekends lists them); "
             "holidays falling on a weekend are left out too."
         )
@@ -127,9 +124,9 @@ def _render(overview: CalendarYear) -> None:
             day.date.isoformat(), day.weekday, escape(day.name), _kind(day), escape(day.source)
         )
     if overview.closed:
-        console.print(table)
+        out.print(table)
     else:
-        console.print("Closed: none")
+        out.print("Closed: none")
 
     if overview.worked:
         worked = Table(box=box.SIMPLE, title="Extra working days", title_justify="left")
@@ -143,9 +140,9 @@ def _render(overview: CalendarYear) -> None:
                 escape(day.instead_of or "(a working day anyway)"),
                 escape(day.source),
             )
-        console.print(worked)
+        out.print(worked)
     else:
-        console.print("Extra working days: none")
+        out.print("Extra working days: none")
 
     dates = len({d.date for d in overview.closed})
     what = "dates" if overview.weekends_listed else "weekdays"
@@ -155,7 +152,7 @@ def _render(overview: CalendarYear) -> None:
         if kind is not DayKind.EXTRA_WORKING_DAY
         and (kind is not DayKind.WEEKEND or overview.weekends_listed)
     )
-    console.print(
+    out.print(
         f"{_count(dates, f'closed {what[:-1]}')} ({by_kind}); "
         f"{_count(len(overview.worked), 'extra working day')}."
     )

@@ -25,16 +25,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from temporalio.service import RPCError, RPCStatusCode
-
 if TYPE_CHECKING:
+    from temporalio.service import RPCError
+
     from om.settings import Settings
 
 AGAIN_TEMPORAL = "is `make run` (or `om dev`) running?"
 AGAIN_SANDBOX = "is `make run` (or `om sandbox`) running?"
-# gRPC statuses after which the request may have reached Temporal and the
-# answer did not come back (the client connected first, so the server was up).
-_LOST = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 _OS_REASON = re.compile(r'message: "([^"]+)"')
 
 
@@ -91,7 +88,14 @@ def temporal_lost(address: str, sent: Sent | None) -> str:
 
 def describe_rpc_error(error: RPCError, address: str, sent: Sent | None = None) -> str:
     """One line for a failed Temporal call made after connecting."""
-    if error.status in _LOST:
+    # Imported here, as the SDK is everywhere in cli/: `om --help` and `om check`
+    # need none of it.
+    from temporalio.service import RPCStatusCode
+
+    # gRPC statuses after which the request may have reached Temporal and the
+    # answer did not come back (the client connected first, so the server was up).
+    lost = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+    if error.status in lost:
         return temporal_lost(address, sent)
     return f"Temporal refused the request: {error.message}"
 

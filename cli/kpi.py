@@ -6,8 +6,8 @@ down or the store is fed by the scheduled projection), then computes every
 KPI for the period (domain.kpi) and prints a table per KPI with its target
 and whether it is met; `--json` prints the same report as data.
 
-Mounted by cli/main.py with `register(app)`. The helpers of cli.main are
-imported inside the commands because cli.main imports this module.
+Mounted by cli/main.py with `register(app)`. The reporting store
+(SQLAlchemy), the KPI arithmetic and rich are imported by the commands.
 """
 
 from __future__ import annotations
@@ -19,19 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from domain.models import Region
+from cli.common import connect_temporal, console, emit, fail, json_flag, run_async
+from domain.regions import Region
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from domain.kpi import Figure, KpiReport, KpiTargets
     from om.reporting import ProjectionReport
     from om.reporting_store import ReportingStore
     from om.settings import Settings
 
 T = TypeVar("T")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOpt = Annotated[bool, json_flag("Print JSON instead of tables.")]
 
 kpi_app = typer.Typer(
     help="The handbook's KPIs, from the reporting store (synced from Temporal first).",
@@ -54,7 +55,6 @@ def _store_call(settings: Settings, work: Callable[[ReportingStore], T]) -> T:
     reached or a bad URL is one clear line, with any password hidden."""
     import sqlalchemy as sa
 
-    from cli.main import fail
     from om.reporting_store import ReportingStore, reporting_url
 
     url = reporting_url(settings)
@@ -73,12 +73,12 @@ def _store_call(settings: Settings, work: Callable[[ReportingStore], T]) -> T:
 
 
 async def _sync(store: ReportingStore) -> ProjectionReport:
-    from cli.main import _approvals
     from domain.errors import Unavailable
     from om.reporting import project_all
+    from om.settings import load_settings
 
     try:
-        client = (await _approvals()).client
+        client = await connect_temporal(load_settings())
     except Unavailable as error:
         raise Unavailable(f"{error}; or report from the store as it is with --no-sync") from error
     return await project_all(client, store)
@@ -137,7 +137,6 @@ def kpi(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from cli.main import emit, fail, run_async
     from domain.kpi import PeriodError, date_period, kpi_report, quarter_period
     from om.settings import load_settings
 
@@ -205,6 +204,8 @@ def _status(figure: Figure) -> str:
 
 
 def _figures(title: str, rows: list[tuple[str, Figure]], caption: str = "") -> Table:
+    from rich.table import Table
+
     grid = Table("figure", "value", "target", "status", "basis", title=title, title_justify="left")
     for label, figure in rows:
         grid.add_row(
@@ -228,15 +229,16 @@ def _or_none(grid: Table) -> Table:
 
 def print_report(report: KpiReport) -> None:
     """A Rich table per KPI, each figure with its target and met / missed."""
-    from cli.audit import _stdout
+    from rich.markup import escape
+    from rich.table import Table
 
-    console = _stdout()
+    out = console(width=200, highlight=False, soft_wrap=True)
     where = f", region {report.region}" if report.region else ", all regions"
-    console.print(
+    out.print(
         f"[bold]KPIs for {escape(report.period)}[/bold]{where}: {report.rounds} review rounds"
     )
     sla = report.sla
-    console.print(
+    out.print(
         _figures(
             "Approval SLA (Order Management review rounds)",
             [
@@ -248,14 +250,14 @@ def print_report(report: KpiReport) -> None:
             f"({sla.pending_breached} breached), {sla.unmeasured} without recorded business time",
         )
     )
-    console.print(
+    out.print(
         _figures(
             "First response",
             [("average, first round", report.first_response.average_hours)],
         )
     )
     accuracy = report.accuracy
-    console.print(
+    out.print(
         _figures(
             "Approval accuracy",
             [("1 - Billing rejections / approvals", accuracy.accuracy)],
@@ -273,7 +275,7 @@ def print_report(report: KpiReport) -> None:
     )
     for item in rejections.by_reason:
         grid.add_row(item.code, str(item.count))
-    console.print(_or_none(grid))
+    out.print(_or_none(grid))
     grid = Table("region", "top reasons", title="Top rejection reasons per region")
     grid.title_justify = "left"
     for region, top in rejections.top_by_region.items():
@@ -283,7 +285,7 @@ def print_report(report: KpiReport) -> None:
             f"{i.code} ({i.count})" for i in rejections.billing_by_reason
         )
         grid.caption_justify = "left"
-    console.print(_or_none(grid))
+    out.print(_or_none(grid))
     won = report.closed_won
     grid = Table("region / specialist", "Closed Won", title=f"Closed Won ({won.total})")
     grid.title_justify = "left"
@@ -291,9 +293,9 @@ def print_report(report: KpiReport) -> None:
         grid.add_row(region, str(count))
     for specialist, count in won.by_specialist.items():
         grid.add_row(f"  {escape(specialist)}", str(count))
-    console.print(_or_none(grid))
+    out.print(_or_none(grid))
     lic = report.license_delivery
-    console.print(
+    out.print(
         _figures(
             "License delivery (self-managed Closed Won)",
             [
@@ -324,9 +326,9 @@ def print_report(report: KpiReport) -> None:
             _target(csat.rating),
             _status(csat.rating),
         )
-    console.print(grid)
+    out.print(grid)
     for note in report.notes:
-        console.print(f"note: {escape(note)}")
+        out.print(f"note: {escape(note)}")
 
 
 # ---- om kpi csat import ----------------------------------------------------------------------
@@ -339,7 +341,6 @@ def csat_import(
 ) -> None:
     """Import CSAT survey responses; a bad row stops the import (nothing is stored)
     and names its line and column. Importing the same file again adds nothing."""
-    from cli.main import emit, fail
     from domain.kpi import CsatImportError, parse_csat_csv
     from om.settings import load_settings
 

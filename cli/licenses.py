@@ -6,24 +6,21 @@ and prints it; Temporal is still asked whether an opportunity's approval
 workflow is running, so a deal in flight is left to its workflow.
 `report` prints the latest stored report of each region.
 
-Mounted by cli/main.py with `register(app)`. The helpers of cli.main are
-imported inside the commands because cli.main imports this module.
+Mounted by cli/main.py with `register(app)`.
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from domain.license_review import LicenseReviewReport
-from domain.models import Region
+from cli.common import JsonOpt, connect_temporal, console, emit, fail, run_async
+from domain.regions import Region
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+if TYPE_CHECKING:
+    from domain.license_review import LicenseReviewReport
+
 RegionOpt = Annotated[
     Region | None, typer.Option("--region", help="One region (default: every region).")
 ]
@@ -40,14 +37,13 @@ def register(app: typer.Typer) -> None:
 def review(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
     """Run the license delivery review now and store its report."""
     from activities.license_review import LicenseReview, LicenseReviewStore, approval_running_check
-    from cli.main import _approvals, run_async
     from om.settings import load_settings
 
     settings = load_settings()
     regions = [region] if region else list(Region)
 
     async def work() -> list[LicenseReviewReport]:
-        client = (await _approvals(settings)).client
+        client = await connect_temporal(settings)
         reviewer = LicenseReview(
             settings, approval_running_check(client), store=LicenseReviewStore(settings.home)
         )
@@ -59,7 +55,6 @@ def review(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
 def report(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
     """Print the latest stored license review report(s)."""
     from activities.license_review import LicenseReviewStore
-    from cli.main import fail
     from om.settings import load_settings
 
     settings = load_settings()
@@ -74,8 +69,6 @@ def report(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _show(reports: list[LicenseReviewReport], as_json: bool) -> None:
-    from cli.main import emit
-
     emit(reports, as_json, lambda: _render(reports))
 
 
@@ -94,9 +87,12 @@ def summary(report: LicenseReviewReport) -> str:
 
 
 def _render(reports: list[LicenseReviewReport]) -> None:
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console(highlight=False)
     for report in reports:
-        console.print(escape(summary(report)))
+        out.print(escape(summary(report)))
         if report.items:
             late = set(report.tickets_open_over_n_days)
             table = Table()
@@ -115,6 +111,6 @@ def _render(reports: list[LicenseReviewReport]) -> None:
                     ticket,
                     days,
                 )
-            console.print(table)
+            out.print(table)
         for opportunity_id, error in report.failed.items():
-            console.print(f"  failed {opportunity_id}: {escape(error)}")
+            out.print(f"  failed {opportunity_id}: {escape(error)}")

@@ -6,24 +6,23 @@ can look before the Monday run or finish a run that failed. `--dry-run`
 only reports; without it the fixes are written and the apply report is
 printed. Rerunning is always safe: every fix is idempotent.
 
-Mounted by cli/main.py with `register(app)`. The helpers of cli.main are
-imported inside the command because cli.main imports this module.
+Mounted by cli/main.py with `register(app)`.
 """
 
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from domain.reconciliation import DiscrepancyRow, RenewalsRun
+from cli.common import JsonOpt, console, emit, fail
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from domain.reconciliation import DiscrepancyRow, RenewalsRun
 
 CSV_COLUMNS = ("code", "subscription_id", "opportunity_id", "message")
 
@@ -41,32 +40,34 @@ def reconcile(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report only; write nothing to Salesforce.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    as_json: JsonOpt = False,
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Also write the discrepancies to this CSV file.")
     ] = None,
 ) -> None:
     """Compare subscriptions with their renewal opportunities and fix what differs."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from activities.renewals import reconcile_and_apply
     from cli.errors import describe_service_error
-    from cli.main import emit, fail
     from domain.errors import OmError
     from om.settings import load_settings
 
     settings = load_settings()
     # The bar goes to stderr so `--json` output stays parseable.
-    console = Console(stderr=True, highlight=False)
+    bar_console = Console(stderr=True, highlight=False)
     try:
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.completed:,.0f}"),
             TimeElapsedColumn(),
-            console=console,
+            console=bar_console,
             transient=True,
-            disable=as_json or not console.is_terminal,
+            disable=as_json or not bar_console.is_terminal,
         ) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(what: str, count: int) -> None:
                 if what not in tasks:
@@ -78,7 +79,6 @@ def reconcile(
             run = reconcile_and_apply(settings, apply=not dry_run, progress=progress)
     except OmError as error:
         fail(describe_service_error(error, settings) or str(error))
-        return
     if csv_file is not None:
         try:
             _write_csv(csv_file, run.discrepancies)
@@ -104,8 +104,11 @@ def summary(run: RenewalsRun) -> str:
 
 
 def _render(run: RenewalsRun) -> None:
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    console.print(escape(summary(run)))
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console(highlight=False)
+    out.print(escape(summary(run)))
     if run.discrepancies:
         table = Table()
         for column in ("Code", "Subscription", "Opportunity", "Message"):
@@ -114,10 +117,10 @@ def _render(run: RenewalsRun) -> None:
             table.add_row(
                 d.code, d.subscription_id or "", d.opportunity_id or "", escape(d.message)
             )
-        console.print(table)
+        out.print(table)
     applied = run.applied
     if applied is not None:
-        console.print(
+        out.print(
             f"applied: {len(applied.created)} renewals created, "
             f"{len(applied.already_present)} already present, "
             f"{applied.marked_duplicate} duplicates marked, "
@@ -126,4 +129,4 @@ def _render(run: RenewalsRun) -> None:
             f"{applied.failed_count} failed ({applied.calls} batch calls)"
         )
         for record_id, error in applied.failed.items():
-            console.print(f"  failed {record_id}: {escape(error)}")
+            out.print(f"  failed {record_id}: {escape(error)}")

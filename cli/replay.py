@@ -180,10 +180,11 @@ def _sdk_logging_silenced() -> Iterator[None]:
 
 
 async def _connect() -> Client:
-    # cli.audit's client carries the CLI's one-line error when Temporal is down.
-    from cli.audit import _client
+    # The CLI's client: one line (an OmError) when Temporal is out of reach.
+    from cli.common import connect_temporal
+    from om.settings import load_settings
 
-    return await _client()
+    return await connect_temporal(load_settings())
 
 
 async def replay_in_process(sources: list[ReplaySource], on_result: OnResult) -> None:
@@ -192,7 +193,7 @@ async def replay_in_process(sources: list[ReplaySource], on_result: OnResult) ->
 
     A history that cannot be read or fetched gets its reason as the verdict;
     a Temporal that cannot be reached for `--query` runs raises
-    `Unavailable` (an OmError) from cli.main's client."""
+    `Unavailable` (an OmError) from the CLI's client (cli.common)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.service import RPCError
     from temporalio.worker import Replayer
@@ -328,7 +329,7 @@ def replay_in_processes(sources: list[ReplaySource], jobs: int, on_result: OnRes
 
 def _one_line(error: Exception) -> str | None:
     """The line `om` prints for an error a person can act on (Temporal out of
-    reach, say), worded as cli.main.run_async words it in-process; None for
+    reach, say), worded as cli.common.run_async words it in-process; None for
     any other error."""
     from temporalio.service import RPCError
 

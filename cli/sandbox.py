@@ -3,8 +3,8 @@
 `om sandbox` alone runs it in the foreground (Ctrl-C stops it); the
 subcommands find the running one through `<home>/sandbox.json` (home from
 `om.settings.load_settings()`). Errors print one line to stderr and exit 1.
-The sandbox package is imported inside the commands so other `om` commands
-do not load it.
+The sandbox package (and rich) are imported inside the commands so other
+`om` commands do not load them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from om.settings import load_settings
+from cli.common import JsonOpt, fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 sandbox_app = typer.Typer(
     help="Local stand-ins for Salesforce, the support desk, the license service and team chat.",
@@ -27,7 +27,6 @@ sandbox_app = typer.Typer(
     add_completion=False,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 OpportunityId = Annotated[str, typer.Argument(help="Salesforce opportunity id.")]
 # What `show` prints after the record's own fields, not as one of them.
 _ATTACHED = (
@@ -41,13 +40,6 @@ _ATTACHED = (
 )
 
 
-def _fail(message: str) -> NoReturn:
-    """One line on stderr, exit 1 (cli.main's convention; not imported from
-    there because cli.main imports this module while it loads)."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
 # What `om dev` and `om sandbox` import beyond the runtime wheel: the sandbox
 # package (devtools/pyproject.toml) and the `dev` extra.
 DEV_TOOLS = ("sandbox", "trustme", "psutil")
@@ -58,7 +50,7 @@ def require_dev_tools(command: str) -> None:
     installed (`pip install .`, the Docker image): it leaves the sandbox out."""
     missing = [name for name in DEV_TOOLS if importlib.util.find_spec(name) is None]
     if missing:
-        _fail(
+        fail(
             f"`{command}` needs the development tools (missing {', '.join(missing)}): "
             "run `make install` in a checkout"
         )
@@ -69,6 +61,8 @@ def _print_json(data: Any) -> None:
 
 
 def _home() -> Path:
+    from om.settings import load_settings
+
     return load_settings().home
 
 
@@ -78,7 +72,7 @@ def _admin() -> Any:
     try:
         return SandboxAdminClient.from_home(_home())
     except SandboxNotRunning as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 def _admin_call(call: Any, *args: Any, unknown: str | None = None, about: str = "") -> Any:
@@ -89,17 +83,17 @@ def _admin_call(call: Any, *args: Any, unknown: str | None = None, about: str = 
     try:
         return call(*args)
     except SandboxNotRunning as error:
-        _fail(str(error))
+        fail(str(error))
     except SandboxAnswerLost as error:
-        _fail(
+        fail(
             f"{error}: is `make run` (or `om sandbox`) still running? Every `om sandbox` "
             "command is safe to send again once it is back (seeding upserts; a delivered "
             "license keeps its first delivery)"
         )
     except SandboxAdminError as error:
         if error.status == 404 and unknown is not None:
-            _fail(f"unknown opportunity {unknown!r}: not in the sandbox")
-        _fail(f"{about}: {error}" if about else str(error))
+            fail(f"unknown opportunity {unknown!r}: not in the sandbox")
+        fail(f"{about}: {error}" if about else str(error))
 
 
 @sandbox_app.callback(invoke_without_command=True)
@@ -116,6 +110,10 @@ def run(
     require_dev_tools("om sandbox")
     if ctx.invoked_subcommand is not None:
         return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     from sandbox.server import SandboxInfo, SandboxStartError, run_sandbox
 
     def ready(info: SandboxInfo, seeded: list[str]) -> None:
@@ -144,7 +142,7 @@ def run(
             on_ready=ready,
         )
     except SandboxStartError as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @sandbox_app.command()
@@ -159,9 +157,9 @@ def seed(
     try:
         payload = json.loads(file.read_text())
     except OSError as error:
-        _fail(f"cannot read {file}: {error.strerror or error}")
+        fail(f"cannot read {file}: {error.strerror or error}")
     except ValueError as error:
-        _fail(f"{file}: not valid JSON: {error}")
+        fail(f"{file}: not valid JSON: {error}")
     result = _admin_call(_admin().seed, payload, about=str(file))
     if as_json:
         _print_json(result)
@@ -194,9 +192,9 @@ def info(as_json: JsonOpt = False) -> None:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        _fail(f"the sandbox is not running: {path} does not exist (start it with `om sandbox`)")
+        fail(f"the sandbox is not running: {path} does not exist (start it with `om sandbox`)")
     except (OSError, ValueError) as error:
-        _fail(f"cannot read {path}: {error}")
+        fail(f"cannot read {path}: {error}")
     _print_json(data)
 
 
@@ -204,6 +202,10 @@ def info(as_json: JsonOpt = False) -> None:
 def show(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
     """The CRM record as the sandbox holds it, with license, Chatter, tickets and
     chat notifications."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     record = _admin_call(_admin().opportunity, opportunity_id, unknown=opportunity_id)
     if as_json:
         _print_json(record)
@@ -250,6 +252,8 @@ def show(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
 def _print_notification(
     console: Console, message: dict[str, Any], *, with_opportunity: bool = True
 ) -> None:
+    from rich.markup import escape
+
     about = (
         f" {message['opportunity_id']}" if with_opportunity and message["opportunity_id"] else ""
     )
@@ -280,6 +284,8 @@ def notifications(
     if not messages:
         typer.echo("no notifications")
         return
+    from rich.console import Console
+
     console = Console()
     for message in messages:
         _print_notification(console, message)

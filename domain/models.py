@@ -16,13 +16,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-
-class Region(StrEnum):
-    """A regional Order Management team. AMER includes LATAM."""
-
-    AMER = "AMER"
-    EMEA = "EMEA"
-    APAC = "APAC"
+from domain.regions import Region as Region
 
 
 class DealType(StrEnum):

@@ -1,0 +1,316 @@
+"""The approval cycle at the terminal: submit, status, decisions, the rep's
+actions, the queue, intake polling and the booking-requirements pre-check.
+
+Every command but `check` talks to Temporal through the approval service
+(om.approvals), connected by `cli.common.connect_approvals`; `check` runs
+the pre-check locally and needs nothing running.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli.common import (
+    AsUser,
+    Comment,
+    JsonOpt,
+    UpdateId,
+    connect_approvals,
+    console,
+    describe_validation_error,
+    emit,
+    fail,
+    run_async,
+)
+from domain.regions import Region
+
+if TYPE_CHECKING:
+    from domain.messages import DecisionReceipt
+
+
+def register(app: typer.Typer) -> None:
+    """Add the approval cycle's commands, and the `finance` and `intake`
+    groups, to the `om` app."""
+    for command in (submit, status, approve, reject, resubmit, recall):
+        app.command()(command)
+    app.command("close-lost")(close_lost)
+    app.command()(queue)
+    app.command()(check)
+    finance_app = typer.Typer(help="Billing (finance review) decisions.", no_args_is_help=True)
+    finance_app.command("approve")(finance_approve)
+    finance_app.command("reject")(finance_reject)
+    app.add_typer(finance_app, name="finance")
+    intake_app = typer.Typer(help="Intake of submissions from Salesforce.", no_args_is_help=True)
+    intake_app.command("poll")(intake_poll)
+    app.add_typer(intake_app, name="intake")
+
+
+def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
+    """Start (or find) the approval workflow of a CRM opportunity."""
+    from cli.errors import Sent
+    from domain.names import approval_workflow_id
+
+    async def work() -> dict[str, Any]:
+        from om.intake import submit_from_crm
+
+        workflow_id, started = await submit_from_crm(await connect_approvals(), opportunity_id)
+        return {"opportunity_id": opportunity_id, "workflow_id": workflow_id, "started": started}
+
+    result = run_async(work, Sent.submission(approval_workflow_id(opportunity_id)))
+    emit(
+        result,
+        as_json,
+        f"{'started' if result['started'] else 'already running'}: {result['workflow_id']}",
+    )
+
+
+def status(opportunity_id: str, as_json: JsonOpt = True) -> None:
+    """The workflow's status as JSON (stage, round, SLA deadline, history...)."""
+    from cli.errors import Sent
+
+    async def work() -> Any:
+        return await (await connect_approvals()).status(opportunity_id)
+
+    emit(run_async(work, Sent.read()), True)
+
+
+def _decide(
+    opportunity_id: str,
+    user: str,
+    stage: str,
+    action: str,
+    reasons: list[str],
+    comment: str,
+    as_json: bool,
+    acknowledged: list[str] | None = None,
+    update_id: str | None = None,
+) -> None:
+    from cli.errors import Sent
+
+    update_id = update_id or uuid.uuid4().hex
+
+    async def work() -> DecisionReceipt:
+        approvals = await connect_approvals()
+        return await approvals.decide(
+            opportunity_id,
+            user,
+            stage,  # type: ignore[arg-type]
+            action,  # type: ignore[arg-type]
+            reasons,
+            comment,
+            acknowledged=acknowledged,
+            update_id=update_id,
+        )
+
+    receipt = run_async(work, Sent.update("the decision", update_id))
+    emit(receipt, as_json, f"{opportunity_id}: {receipt.message}")
+
+
+def approve(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    acknowledge: Annotated[
+        list[str] | None,
+        typer.Option("--acknowledge", help="Code of a judgment finding you checked (repeat)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """Order Management approves the pending review round."""
+    _decide(
+        opportunity_id, user, "om", "approve", [], comment, as_json, acknowledge or [], update_id
+    )
+
+
+def reject(
+    opportunity_id: str,
+    user: AsUser,
+    reason: Annotated[list[str], typer.Option("--reason", help="Reason code (repeat).")],
+    comment: Annotated[str, typer.Option("--comment", help="What the rep must fix.")],
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """Order Management rejects the pending round with reason codes and a comment."""
+    from domain.reasons import parse_reason_codes
+
+    try:
+        parse_reason_codes(reason)
+    except ValueError as error:
+        fail(str(error))
+    _decide(opportunity_id, user, "om", "reject", reason, comment, as_json, update_id=update_id)
+
+
+def finance_approve(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """Billing approves: the opportunity becomes Closed Won."""
+    _decide(opportunity_id, user, "finance", "approve", [], comment, as_json, update_id=update_id)
+
+
+def finance_reject(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Annotated[str, typer.Option("--comment", help="What OM missed.")],
+    reason: Annotated[
+        list[str] | None, typer.Option("--reason", help="Reason code (repeat).")
+    ] = None,
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """Billing rejects: back to Order Management (counts against accuracy)."""
+    _decide(
+        opportunity_id, user, "finance", "reject", reason or [], comment, as_json, None, update_id
+    )
+
+
+def _rep(
+    opportunity_id: str,
+    action: str,
+    user: str,
+    comment: str,
+    as_json: bool,
+    update_id: str | None = None,
+) -> None:
+    from cli.errors import Sent
+
+    update_id = update_id or uuid.uuid4().hex
+
+    async def work() -> DecisionReceipt:
+        return await (await connect_approvals()).rep_action(
+            opportunity_id, action, user, comment, update_id=update_id
+        )
+
+    receipt = run_async(work, Sent.update(f"the {action.replace('_', '-')}", update_id))
+    emit(receipt, as_json, f"{opportunity_id}: {receipt.message}")
+
+
+def resubmit(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """The owning rep resubmits a rejected or recalled opportunity (new round)."""
+    _rep(opportunity_id, "resubmit", user, comment, as_json, update_id)
+
+
+def recall(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """The owning rep recalls a pending submission."""
+    _rep(opportunity_id, "recall", user, comment, as_json, update_id)
+
+
+def close_lost(
+    opportunity_id: str,
+    user: AsUser,
+    comment: Comment = "",
+    as_json: JsonOpt = False,
+    update_id: UpdateId = None,
+) -> None:
+    """The owning rep closes a rejected or recalled opportunity as lost / cancelled."""
+    _rep(opportunity_id, "close_lost", user, comment, as_json, update_id)
+
+
+def queue(
+    region: Annotated[Region | None, typer.Option(help="AMER, EMEA or APAC")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open reviews in priority order: urgent, start date, revenue, submission order."""
+    from cli.errors import Sent
+
+    async def work() -> Any:
+        return await (await connect_approvals()).queue(region)
+
+    items = run_async(work, Sent.read())
+
+    def table() -> None:
+        from rich.table import Table
+
+        grid = Table(
+            "opportunity",
+            "stage",
+            "region",
+            "queue",
+            "urgent",
+            "start",
+            "amount",
+            "SLA deadline (UTC)",
+            "flags",
+            title=f"Queue{' ' + region.value if region else ''}",
+        )
+        for item in items:
+            flags = [f for f, on in (("BREACHED", item.breached), ("cover", item.cover)) if on]
+            grid.add_row(
+                item.opportunity_id,
+                item.stage,
+                item.region.value,
+                item.queue_region.value,
+                "yes" if item.urgent else "",
+                str(item.quote_start_date or ""),
+                f"{item.amount:,.2f}",
+                item.sla_deadline.strftime("%Y-%m-%d %H:%M") if item.sla_deadline else "",
+                " ".join(flags),
+            )
+        console().print(grid)
+
+    emit(items, as_json, table)
+
+
+def intake_poll(as_json: JsonOpt = False) -> None:
+    """Start workflows for opportunities awaiting approval in Salesforce that have none."""
+
+    async def work() -> Any:
+        from om.intake import poll_once
+
+        return await poll_once(await connect_approvals())
+
+    report = run_async(work)
+    emit(
+        report,
+        as_json,
+        f"{report.awaiting} awaiting approval in Salesforce, {report.already_running} already "
+        f"running, {len(report.started)} started"
+        + "".join(f"\n  started {i}" for i in report.started)
+        + "".join(f"\n  failed {i}: {why}" for i, why in report.failed.items()),
+    )
+
+
+def check(file: Path, as_json: JsonOpt = False) -> None:
+    """Run the booking-requirements pre-check on an opportunity JSON file (exit 1 on findings)."""
+    from pydantic import ValidationError
+
+    from domain.models import Opportunity
+    from domain.requirements import check_booking_requirements
+
+    try:
+        opportunity = Opportunity.model_validate_json(file.read_text())
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}")
+    except UnicodeDecodeError:
+        fail(f"cannot read {file}: not UTF-8 text")
+    except ValidationError as error:
+        fail(describe_validation_error(error, str(file)))
+    findings = check_booking_requirements(opportunity)
+    emit(
+        findings,
+        as_json,
+        "\n".join(f"{f.code} ({f.field}): {f.message}" for f in findings)
+        or "no findings: bookable",
+    )
+    if findings:
+        raise typer.Exit(1)
