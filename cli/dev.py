@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -210,7 +211,7 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> None:  
             create_app(settings, client), host="127.0.0.1", port=ports.api, log_level="warning"
         )
     )
-    tasks = [
+    tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(worker.run(), name="worker"),
         asyncio.create_task(server.serve(), name="api"),
     ]
