@@ -65,6 +65,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
         ("queue",),
         ("approve", "0065e00000DEMO01", "--as", "om.amer@example.com"),
         ("submit", "0065e00000DEMO01"),
+        ("worker",),
     ],
 )
 def test_temporal_down_is_one_line_naming_it_its_address_and_what_to_do(
