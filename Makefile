@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli clean
 
 install: $(STAMP) browser
 
@@ -76,6 +76,11 @@ bench-reconcile: install
 # 2 cores) beside one process with one Replayer, as before --jobs.
 bench-replay: install
 	$(BIN)/python benchmarks/bench_replay.py --breakdown $(BENCH_REPLAY_ARGS)
+
+# `om` start-up: `om --help`, `om check` and `om status` (against a dev server
+# and worker of its own) beside `temporal workflow describe`; medians of 10 runs.
+bench-cli: install
+	$(BIN)/python benchmarks/bench_cli.py --breakdown $(BENCH_CLI_ARGS)
 
 # Full cycle vs a same-shape baseline, then 10,000 parked opportunities:
 # about 40 minutes on 2 cores. Smaller: make bench-load BENCH_LOAD_ARGS="--n 200 --parked 2000"
