@@ -51,9 +51,7 @@ UpdateId = Annotated[
 ]
 
 
-def console(
-    *, width: int = 160, highlight: bool = True, soft_wrap: bool = False, stderr: bool = False
-) -> Console:
+def console(*, width: int = 160, highlight: bool = True, soft_wrap: bool = False) -> Console:
     """A Rich console for the command's output, built when the command prints
     so it writes to the sys.stdout of the moment (CliRunner's in tests).
 
@@ -61,12 +59,8 @@ def console(
     `width` columns, so tables are not squeezed to 80."""
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
     return Console(
-        width=None if stream.isatty() else width,
-        highlight=highlight,
-        soft_wrap=soft_wrap,
-        stderr=stderr,
+        width=None if sys.stdout.isatty() else width, highlight=highlight, soft_wrap=soft_wrap
     )
 
 

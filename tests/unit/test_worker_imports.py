@@ -11,6 +11,8 @@ import sys
 WORKER_MODULES = [
     # `om worker`: the CLI, the worker, and what build_worker / run_worker import lazily.
     "cli.main",
+    "cli.processes",
+    "cli.common",
     "workers.worker",
     "om.client",
     "om.approvals",
