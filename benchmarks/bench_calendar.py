@@ -100,13 +100,17 @@ def load_pandas() -> tuple[Any, str | None]:
     return (pandas, CustomBusinessHour), None
 
 
-def holiday_dates(region: Region) -> list[date]:
+def region_holidays(region: Region) -> holidays.HolidayBase:
+    """The region's public holidays over the benchmarked years."""
     hours = DEFAULT_REGION_HOURS[region]
-    return sorted(
-        holidays.country_holidays(
-            hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
-        )
+    assert hours.holiday_country is not None, "every default region names a holiday country"
+    return holidays.country_holidays(
+        hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
     )
+
+
+def holiday_dates(region: Region) -> list[date]:
+    return sorted(region_holidays(region))
 
 
 def ours(region: Region) -> Peer:
@@ -132,9 +136,7 @@ def btd_peers(region: Region, mods: Any) -> list[Peer]:
     workday = businesstimedelta.WorkDayRule(
         start_time=hours.open, end_time=hours.close, working_days=list(hours.workdays), tz=tz
     )
-    hol = holidays.country_holidays(
-        hours.holiday_country, subdiv=hours.holiday_subdivision, years=HOLIDAY_YEARS
-    )
+    hol = region_holidays(region)
     peers = []
     for label, holiday_rule in [
         ("businesstimedelta", businesstimedelta.HolidayRule(hol, tz=tz)),
@@ -143,10 +145,12 @@ def btd_peers(region: Region, mods: Any) -> list[Peer]:
         rules = businesstimedelta.Rules([workday, holiday_rule])
 
         def add(at: datetime, delta: timedelta, rules: Any = rules) -> datetime:
-            return at + businesstimedelta.BusinessTimeDelta(rules, timedelta=delta)
+            moved: datetime = at + businesstimedelta.BusinessTimeDelta(rules, timedelta=delta)
+            return moved
 
         def between(a: datetime, b: datetime, rules: Any = rules) -> timedelta:
-            return rules.difference(a, b).timedelta
+            elapsed: timedelta = rules.difference(a, b).timedelta
+            return elapsed
 
         peers.append(Peer(label, add, between, timed="no tz" not in label))
     return peers
@@ -179,7 +183,8 @@ def pandas_peer(region: Region, mods: Any) -> Peer:
         hours_ = delta / H
         if hours_ != int(hours_):
             raise ValueError("CustomBusinessHour takes whole hours only")
-        return ts + offset(int(hours_))
+        moved: datetime = ts + offset(int(hours_))  # a pandas Timestamp, a datetime subclass
+        return moved
 
     return Peer(
         "pandas CustomBusinessHour",
@@ -283,7 +288,7 @@ def disagreements(ref: list[Any], other: list[Any]) -> tuple[int, int]:
     return exact, coarse
 
 
-def bench_region(region: Region, n: int, seed: int, btd: Any, pd_mods: Any) -> list[dict]:
+def bench_region(region: Region, n: int, seed: int, btd: Any, pd_mods: Any) -> list[dict[str, Any]]:
     starts, deltas, ends = random_inputs(n, seed)
     rows = []
     ref_add: list[Any] = []
@@ -320,8 +325,8 @@ def bench_region(region: Region, n: int, seed: int, btd: Any, pd_mods: Any) -> l
 LA, LON, MNL = (ZoneInfo("America/Los_Angeles"), ZoneInfo("Europe/London"), ZoneInfo("Asia/Manila"))
 
 
-def _utc(*a: int) -> datetime:
-    return datetime(*a, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # (name, region, start, hours, expected instant)
@@ -521,16 +526,21 @@ def edge_cases(btd: Any, pd_mods: Any) -> tuple[list[str], dict[str, list[str]],
                     )
                 else:
                     marks.setdefault(peer.name, []).append("n/a")
-        for name, reg, start, end, want in BETWEEN_CASES:
+        for name, reg, start, end, want_elapsed in BETWEEN_CASES:
             if reg is not region:
                 continue
             names.append(f"between: {name}")
-            if cal.business_time_between(start, end) != want:
+            if cal.business_time_between(start, end) != want_elapsed:
                 ours_wrong.append(name)
             for peer in peers:
                 if peer.between is not None:
                     marks.setdefault(peer.name, []).append(
-                        mark(peer, peer.between, (peer.prepare(start), peer.prepare(end)), want)
+                        mark(
+                            peer,
+                            peer.between,
+                            (peer.prepare(start), peer.prepare(end)),
+                            want_elapsed,
+                        )
                     )
                 else:
                     marks.setdefault(peer.name, []).append("n/a")
@@ -575,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"peers: pandas {pd_mods[0].__version__}")
     print()
 
-    all_rows: list[dict] = []
+    all_rows: list[dict[str, Any]] = []
     for region in regions:
         all_rows += bench_region(region, args.n, args.seed, btd, pd_mods)
 
@@ -586,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
 
-    def diff(r: dict, key: str) -> str:
+    def diff(r: dict[str, Any], key: str) -> str:
         if key not in r:
             return "-"
         exact, coarse = r[key]

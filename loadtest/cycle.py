@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import Busy, Refused
 from domain.messages import ApprovalStatus
-from domain.models import Opportunity
+from domain.models import DecisionAction, DecisionStage, Opportunity
 from om.approvals import Approvals
 from sandbox.client import SandboxAdminClient, SandboxAdminError
 
@@ -70,7 +70,8 @@ class Case:
 
     opportunity: Opportunity
     delivered: bool  # automation delivers the license at Closed Won
-    accepted: list[tuple[str, str]] = field(default_factory=list)  # (stage, action)
+    # (stage, action) of each accepted decision
+    accepted: list[tuple[DecisionStage, DecisionAction]] = field(default_factory=list)
     refused: int = 0
     final_stage: str | None = None
 
@@ -224,8 +225,8 @@ class Driver:
         reject_first = random.Random(case.id).random() < self.reject_first_share
         # One contended review per case, alternating between Order
         # Management and Billing, so both kinds of decision are fought over.
-        contended_stage = "om" if int(case.id[-6:]) % 2 == 0 else "finance"
-        contended = {"om": False, "finance": False}
+        contended_stage: DecisionStage = "om" if int(case.id[-6:]) % 2 == 0 else "finance"
+        contended: dict[DecisionStage, bool] = {"om": False, "finance": False}
         contended[contended_stage] = self.contenders > 1
         while True:
             status = await wait_for_stage(
@@ -253,7 +254,7 @@ class Driver:
                 await asyncio.to_thread(self.admin.deliver_license, case.id)
                 await wait_for_stage(self.approvals, case, "completed")
                 return
-            which = "om" if stage == "om_review" else "finance"
+            which: DecisionStage = "om" if stage == "om_review" else "finance"
             if contended[which]:
                 contended[which] = False
                 await self._contend(case, which, status.round)
@@ -263,10 +264,12 @@ class Driver:
             else:
                 await self._decide(case, which, "approve", status.round)
 
-    def _approver(self, case: Case, which: str) -> str:
+    def _approver(self, case: Case, which: DecisionStage) -> str:
         return OM_APPROVER[case.opportunity.account.region.value] if which == "om" else BILLING
 
-    async def _decide(self, case: Case, which: str, action: str, round_: int) -> bool:
+    async def _decide(
+        self, case: Case, which: DecisionStage, action: DecisionAction, round_: int
+    ) -> bool:
         """One decision; True when accepted."""
         reasons = ["OTHER"] if action == "reject" else []
         comment = "please fix the quote" if action == "reject" else ""
@@ -276,7 +279,7 @@ class Driver:
                 case.id,
                 self._approver(case, which),
                 which,
-                action,  # type: ignore[arg-type]
+                action,
                 reasons=reasons,
                 comment=comment,
                 round_=round_,
@@ -288,10 +291,12 @@ class Driver:
             case.accepted.append((which, action))
         return accepted
 
-    async def _contend(self, case: Case, which: str, round_: int) -> None:
+    async def _contend(self, case: Case, which: DecisionStage, round_: int) -> None:
         """`contenders` decisions at once: mostly duplicate approvals, some
         rejections, all for the same round; exactly one may win."""
-        actions = ["reject" if i % 5 == 4 else "approve" for i in range(self.contenders)]
+        actions: list[DecisionAction] = [
+            "reject" if i % 5 == 4 else "approve" for i in range(self.contenders)
+        ]
         async with self._contention:
             results = await asyncio.gather(
                 *(self._decide(case, which, action, round_) for action in actions)

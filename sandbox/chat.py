@@ -70,7 +70,7 @@ def chat_router(state: SandboxState) -> APIRouter:
             return PlainTextResponse("invalid_token", status_code=403)
         fault = await injected(state.faults, "notifications", request)
         if fault is not None and not fault.after_create:
-            return PlainTextResponse("sandbox_fault", status_code=fault.status or 500)
+            return PlainTextResponse("sandbox_fault", status_code=fault.status)
         try:
             body = _message(await request.body())
         except _Refused as refused:
@@ -85,7 +85,7 @@ def chat_router(state: SandboxState) -> APIRouter:
         )
         if fault is not None:
             # Stored, and the answer is lost on the way back.
-            return PlainTextResponse("sandbox_fault", status_code=fault.status or 500)
+            return PlainTextResponse("sandbox_fault", status_code=fault.status)
         headers = {"x-idempotency-lookup": "hit" if hit else "miss"} if key else {}
         return PlainTextResponse("ok", headers=headers)
 

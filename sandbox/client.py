@@ -94,23 +94,31 @@ class SandboxAdminClient:
             )
         return body
 
+    def _object(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        """`_call` for the endpoints that answer a JSON object (all but DELETE /faults)."""
+        body: dict[str, Any] = self._call(method, path, payload)
+        return body
+
     def health(self) -> dict[str, Any]:
-        return self._call("GET", "/health")
+        return self._object("GET", "/health")
 
     def seed(self, payload: Any) -> dict[str, Any]:
         """Upsert a seed file's content; the whole seed is refused (422) if any item is bad."""
-        return self._call("POST", "/seed", payload)
+        return self._object("POST", "/seed", payload)
 
     def deliver_license(self, opportunity_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/licenses/{opportunity_id}/deliver")
+        return self._object("POST", f"/licenses/{opportunity_id}/deliver")
 
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """The CRM record as stored, with account, owner, license, chatter,
         tickets and chat notifications."""
-        return self._call("GET", f"/opportunities/{opportunity_id}")
+        return self._object("GET", f"/opportunities/{opportunity_id}")
 
     def opportunities(self, limit: int = 1000) -> list[dict[str, Any]]:
-        return self._call("GET", f"/opportunities?limit={limit}")["opportunities"]
+        rows: list[dict[str, Any]] = self._object("GET", f"/opportunities?limit={limit}")[
+            "opportunities"
+        ]
+        return rows
 
     def notifications(
         self, opportunity_id: str | None = None, channel: str | None = None, limit: int = 1000
@@ -119,20 +127,23 @@ class SandboxAdminClient:
         query = {"opportunity_id": opportunity_id, "channel": channel, "limit": limit}
         # urlencode: channel names start with "#", which would end a bare URL's path.
         params = urlencode({k: v for k, v in query.items() if v is not None})
-        return self._call("GET", f"/notifications?{params}")["notifications"]
+        rows: list[dict[str, Any]] = self._object("GET", f"/notifications?{params}")[
+            "notifications"
+        ]
+        return rows
 
     def set_faults(self, plan: dict[str, Any]) -> dict[str, Any]:
         """Arm faults, e.g. `{"salesforce": {"status": 503, "count": 3}}` (see sandbox.faults)."""
-        return self._call("POST", "/faults", plan)
+        return self._object("POST", "/faults", plan)
 
     def rotate_salesforce_session(self) -> dict[str, Any]:
         """Expire the Salesforce session; the sandbox writes the new one to
         its session file (`salesforce_session_file` in sandbox.json)."""
-        return self._call("POST", "/salesforce/rotate-session")
+        return self._object("POST", "/salesforce/rotate-session")
 
     def faults(self) -> dict[str, Any]:
         """The faults still armed, by service (a fault leaves once used up)."""
-        return self._call("GET", "/faults")
+        return self._object("GET", "/faults")
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")

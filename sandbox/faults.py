@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -51,6 +51,14 @@ class Fault(BaseModel):
     @property
     def code(self) -> str:
         return self.error_code or DEFAULT_ERROR_CODES.get(self.status or 500, "UNKNOWN_EXCEPTION")
+
+
+class InjectedFault(NamedTuple):
+    """An armed fault that answers an error: unlike `Fault`, its status is set."""
+
+    status: int
+    code: str
+    after_create: bool
 
 
 class FaultPlan(BaseModel):
@@ -98,7 +106,7 @@ class Faults:
             return fault
 
 
-async def injected(faults: Faults, service: Service, request: Request) -> Fault | None:
+async def injected(faults: Faults, service: Service, request: Request) -> InjectedFault | None:
     """Take the fault armed for this request and wait out its delay; return it
     when it answers an error status (each stand-in words the error its own way)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -107,4 +115,6 @@ async def injected(faults: Faults, service: Service, request: Request) -> Fault 
         return None
     if fault.delay_seconds:
         await asyncio.sleep(fault.delay_seconds)
-    return fault if fault.status else None
+    if not fault.status:
+        return None
+    return InjectedFault(fault.status, fault.code, fault.after_create)

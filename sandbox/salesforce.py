@@ -34,6 +34,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import RequestResponseEndpoint
 
 from sandbox.faults import injected
 from sandbox.schema import (
@@ -181,7 +182,7 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         return _not_found().response()
 
     @app.middleware("http")
-    async def _faults_and_auth(request: Request, call_next: Any) -> Response:
+    async def _faults_and_auth(request: Request, call_next: RequestResponseEndpoint) -> Response:
         fault = await injected(state.faults, "salesforce", request)
         if fault is not None:
             return error_response(
@@ -235,7 +236,7 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
                 missing,
             )
         stamp = sf_datetime(store.clock())
-        record = {f: None for f in SOBJECTS[sobject]}
+        record: dict[str, Any] = {f: None for f in SOBJECTS[sobject]}
         if sobject == "FeedItem":
             record["Type"] = "TextPost"
         record.update(values)

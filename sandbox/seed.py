@@ -179,7 +179,8 @@ def parse_renewal_seed(
     stamp = sf_datetime(now or datetime.now(UTC))
     audit = {"CreatedDate": stamp, "LastModifiedDate": stamp}
     records: list[tuple[str, dict[str, Any]]] = []
-    for item in [*subscriptions, *renewals]:
+    items: list[SubscriptionSeed | RenewalSeed] = [*subscriptions, *renewals]
+    for item in items:
         account = {"Id": item.account_id, "Name": item.account_name or item.account_id}
         records.append(
             ("Account", {**account, "BillingCountry": None, "OM_Region__c": None, **audit})
@@ -239,4 +240,5 @@ def parse_renewal_seed(
 
 def load_demo_seed() -> dict[str, Any]:
     """The demo data `python -m sandbox` seeds into an empty sandbox."""
-    return json.loads(DEMO_SEED.read_text())
+    seed: dict[str, Any] = json.loads(DEMO_SEED.read_text())
+    return seed

@@ -154,7 +154,8 @@ class _Parser:
                 "MALFORMED_QUERY",
                 f"relationship field '{token.text}' is not supported by the sandbox",
             )
-        if self.peek() is not None and self.peek().kind == "punct" and self.peek().text == "(":
+        following = self.peek()
+        if following is not None and following.kind == "punct" and following.text == "(":
             raise SoqlError(
                 "MALFORMED_QUERY",
                 f"function {token.text.upper()}() is not supported by the sandbox",

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import RequestResponseEndpoint
 
 from sandbox.faults import injected
 from sandbox.state import SandboxState, bearer
@@ -95,7 +96,7 @@ def create_support_desk_app(state: SandboxState, base_url: str = "") -> FastAPI:
         )
 
     @app.middleware("http")
-    async def _faults_and_auth(request: Request, call_next: Any) -> Response:
+    async def _faults_and_auth(request: Request, call_next: RequestResponseEndpoint) -> Response:
         if not _authorized(state, request.headers.get("authorization")):
             return JSONResponse({"error": "Couldn't authenticate you"}, status_code=401)
         fault = await injected(state.faults, "support_desk", request)
@@ -103,7 +104,9 @@ def create_support_desk_app(state: SandboxState, base_url: str = "") -> FastAPI:
             if fault.after_create:
                 # The side effect happens, the answer is lost on the way back.
                 lost = await call_next(request)
-                async for _ in lost.body_iterator:
+                # call_next answers starlette's private _StreamingResponse, which
+                # `Response` (its declared type) does not show.
+                async for _ in lost.body_iterator:  # type: ignore[attr-defined]
                     pass
             return JSONResponse(
                 {"error": "SandboxFault", "description": "Sandbox fault injection"},
