@@ -49,11 +49,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,7 @@ def scrape_metrics(bind: str) -> dict[str, float]:
         text = httpx.get(f"http://{bind}/metrics", timeout=10).text
     except httpx.HTTPError:
         return {}
-    sums: Counter[str] = Counter()
+    sums: defaultdict[str, float] = defaultdict(float)
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():
             continue
@@ -235,7 +236,7 @@ def scrape_metrics(bind: str) -> dict[str, float]:
     return dict(sums)
 
 
-def metric_averages(raw: dict[str, float]) -> dict[str, Any]:
+def metric_averages(raw: Mapping[str, float]) -> dict[str, Any]:
     """Average latencies of the histograms in HISTOGRAMS, and the cache."""
     out: dict[str, Any] = {}
     for label, metric in HISTOGRAMS.items():
@@ -321,9 +322,10 @@ class BaselineApprovals:
             "round": round_,
         }
         try:
-            return await self.client.get_workflow_handle(self._id(opportunity_id)).execute_update(
-                "decide", decision, id=update_id
-            )
+            receipt: dict[str, Any] = await self.client.get_workflow_handle(
+                self._id(opportunity_id)
+            ).execute_update("decide", decision, id=update_id)
+            return receipt
         except WorkflowUpdateFailedError as exc:
             raise Refused(f"refused: {exc.cause}", "conflict") from exc
 
@@ -614,7 +616,7 @@ async def phase_parked(bench: Bench) -> dict[str, Any]:
         with PeakRss({"worker": worker, "server": usage.pids["server"]}) as peaks:
             started = time.perf_counter()
             await bounded(
-                [lambda c=c: approvals.submit(c.opportunity) for c in cases],
+                [partial(approvals.submit, c.opportunity) for c in cases],
                 args.start_concurrency,
             )
             result["start_seconds"] = round(time.perf_counter() - started, 1)
@@ -641,7 +643,7 @@ async def phase_parked(bench: Bench) -> dict[str, Any]:
         latencies = []
         for case in sample:
             t0 = time.perf_counter()
-            await cycle.retrying(lambda c=case: approvals.status(c.id))
+            await cycle.retrying(partial(approvals.status, case.id))
             latencies.append(time.perf_counter() - t0)
         result["status_query"] = percentiles(latencies)
         result["worker_metrics"] = metric_averages(scrape_metrics(bind))
@@ -721,7 +723,11 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
         both("completed cycles/s", lambda r: r["cycles_per_second"], ratio=True)
         for p in ("p50_ms", "p95_ms", "p99_ms"):
-            both(f"decision Update {p}", lambda r, p=p: r["decision_update"][p], ratio=True)
+
+            def update_percentile(r: dict[str, Any], p: str = p) -> Any:
+                return r["decision_update"][p]
+
+            both(f"decision Update {p}", update_percentile, ratio=True)
         both(
             "CPU s/cycle worker+server", lambda r: r["cpu_seconds_per_cycle"]["worker+server"], True
         )
