@@ -4,8 +4,10 @@ server. Integration tests use the real adapters against the sandbox."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio import activity
 
@@ -35,7 +37,7 @@ class FakeSystems:
     def stages(self) -> list[str]:
         return [u.stage for u in self.crm_updates if u.stage]
 
-    def activities(self) -> list:
+    def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name=ActivityName.UPDATE_OPPORTUNITY)
         async def update_opportunity(update: CrmUpdate) -> None:
             self.crm_updates.append(update)
