@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load clean
 
 install: $(STAMP) browser
 

@@ -47,6 +47,8 @@ def main() -> None:
         app()
     except SystemExit as done:
         code = done.code
+    except Exception as error:  # a bad setting met outside a command's own checks
+        code = _one_line(error)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -58,3 +60,15 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _one_line(error: Exception) -> str:
+    """A settings value pydantic refused, as the one line every error gets;
+    anything else is a bug and keeps its traceback."""
+    from pydantic import ValidationError
+
+    from cli.common import describe_validation_error
+
+    if isinstance(error, ValidationError) and error.title == "Settings":
+        return f"error: {describe_validation_error(error, 'settings')}"
+    raise error
