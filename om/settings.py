@@ -145,6 +145,10 @@ class DevPorts(BaseModel):
 
 
 class Settings(AdapterSettings, BaseSettings):
+    """Everything a process is configured with: the policy and the connections
+    it inherits, plus where Temporal is, the task queue, the processes'
+    intervals, security, tuning and observability."""
+
     model_config = SettingsConfigDict(env_prefix="OM_", env_nested_delimiter="__", extra="ignore")
 
     temporal_address: str = Field(
