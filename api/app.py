@@ -5,9 +5,9 @@ Every error is JSON with a `detail` that names the problem.
 
 This module only assembles the app: its state, metrics, error handlers and
 the routers, one module per resource (`queue`, `opportunities`, `intake`,
-`codec`) plus the console's pages. Routes read what they need from
-`request.app.state`, so the routers are plain module-level objects that any
-app (tests build many) can include.
+`codec`) plus the console's pages and the offline API docs (`docs`). Routes
+read what they need from `request.app.state`, so the routers are plain
+module-level objects that any app (tests build many) can include.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import codec, console, intake, opportunities, queue
+from api.docs import install_docs
 from api.errors import json_error
 from api.metrics import install_metrics
 from domain.errors import OmError
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         title="Order Management orchestrator",
         description="Booking approval of sales opportunities on Temporal.",
         lifespan=_lifespan,
+        # Served by api.docs from packaged assets: the defaults load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings or load_settings()
     app.state.queue_snapshot = QueueSnapshot(app.state.settings.queue_cache_seconds)
@@ -68,4 +72,5 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(queue.router)
     app.include_router(opportunities.router)
+    install_docs(app)
     return app
