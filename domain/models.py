@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from domain.regions import Region as Region
 
@@ -47,6 +48,35 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=False)
 
 
+def _null_is_absent(value: Any) -> Any:
+    """Read an explicit null as the object being absent (its empty form).
+
+    A CRM sends `null` for a document or contact it does not have, and the
+    booking rules already give the finding for an empty one (no order form,
+    incomplete address). Coercing here, instead of making the field
+    Optional, keeps the field's type, so no reader meets None and a payload
+    the workflow receives always carries the object, as recorded ones do.
+    """
+    return {} if value is None else value
+
+
+def _null_is_refused(value: Any) -> Any:
+    """Refuse an explicit null for an object the booking rules cannot do
+    without, with a reason saying so instead of "not a valid dictionary"."""
+    if value is None:
+        raise PydanticCustomError("required_not_null", "is required; null is not accepted")
+    return value
+
+
+def _absent_when_null(model: type[BaseModel]) -> BeforeValidator:
+    """The validator of an object field where null means absent; its input
+    schema says null is accepted."""
+    return BeforeValidator(_null_is_absent, json_schema_input_type=model | None)
+
+
+_RequiredNotNull = BeforeValidator(_null_is_refused)
+
+
 class Address(_Model):
     street: str | None = None
     city: str | None = None
@@ -57,7 +87,7 @@ class Address(_Model):
 class Contact(_Model):
     name: str | None = None
     email: str | None = None
-    address: Address = Field(default_factory=Address)
+    address: Annotated[Address, _absent_when_null(Address)] = Field(default_factory=Address)
 
 
 class Account(_Model):
@@ -81,9 +111,9 @@ class Quote(_Model):
     end_date: date
     payment_terms: str | None = None
     selling_entity: str | None = None
-    sold_to: Contact = Field(default_factory=Contact)
-    bill_to: Contact = Field(default_factory=Contact)
-    invoice_owner: Contact = Field(default_factory=Contact)
+    sold_to: Annotated[Contact, _absent_when_null(Contact)] = Field(default_factory=Contact)
+    bill_to: Annotated[Contact, _absent_when_null(Contact)] = Field(default_factory=Contact)
+    invoice_owner: Annotated[Contact, _absent_when_null(Contact)] = Field(default_factory=Contact)
 
 
 class OrderForm(_Model):
@@ -109,15 +139,17 @@ class Opportunity(_Model):
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9]+$")
     name: str
-    account: Account
-    owner: Owner
+    account: Annotated[Account, _RequiredNotNull]
+    owner: Annotated[Owner, _RequiredNotNull]
     type: DealType
     sales_route: SalesRoute
     deployment: Deployment
     amount: float = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
-    quote: Quote
-    order_form: OrderForm = Field(default_factory=OrderForm)
+    quote: Annotated[Quote, _RequiredNotNull]
+    order_form: Annotated[OrderForm, _absent_when_null(OrderForm)] = Field(
+        default_factory=OrderForm
+    )
     msa_in_place: bool = False
     po_required: bool = False
     po_waiver_attached: bool = False

@@ -34,6 +34,7 @@ from domain.messages import (
     TicketRequest,
 )
 from domain.models import Opportunity
+from domain.requirements import check_booking_requirements
 from sandbox.client import SandboxAdminClient, SandboxAdminError
 from sandbox.seed import load_demo_seed
 from sandbox.server import Sandbox
@@ -72,6 +73,26 @@ def test_standard_fields_win_over_the_submission_json(salesforce_adapter, seed_o
     )
     read = salesforce_adapter.read_opportunity(opp)
     assert (read.amount, read.name, read.type) == (99.5, "Renamed in CRM", "add_on")
+
+
+def test_null_objects_in_the_submission_json_read_as_absent(
+    salesforce_adapter, seed_opportunity, example_payload
+):
+    """The submission field as a Flow may write it: null order form and Bill
+    To read as absent, so the pre-check gives its findings instead of the read
+    failing as invalid data."""
+    opp = seed_opportunity()
+    submitted = {**example_payload, "id": opp, "order_form": None}
+    submitted["quote"] = {**example_payload["quote"], "bill_to": None}
+    salesforce_adapter._client().Opportunity.update(
+        opp, {"OM_Submission__c": json.dumps(submitted)}
+    )
+    read = salesforce_adapter.read_opportunity(opp)
+    assert read.order_form.attached is False and read.quote.bill_to.address.country is None
+    assert [(f.code, f.field) for f in check_booking_requirements(read)] == [
+        ("ORDER_FORM_MISSING", "order_form.attached"),
+        ("CONTACT_ADDRESS_INCOMPLETE", "quote.bill_to.address"),
+    ]
 
 
 def test_update_stage_is_read_back_by_soql(salesforce_adapter, seed_opportunity):

@@ -66,6 +66,24 @@ def test_seed_and_deliver_license(om_home, example_payload, tmp_path):
     assert json.loads(delivered.stdout)["delivered"] is True
 
 
+def test_null_order_form_seeds_with_the_rest_of_the_file(om_home, example_payload, tmp_path):
+    """Null means "no order form", as for the PO: the opportunity is seeded
+    (its submission then carries the empty form), not refused with the file."""
+    other = json.loads(json.dumps(example_payload))
+    example_payload["id"] = "006TCLINULLOF001"
+    example_payload["order_form"] = None
+    other["id"] = "006TCLINULLOF002"
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"opportunities": [example_payload, other]}))
+    seeded = runner.invoke(sandbox_app, ["seed", str(seed), "--json"])
+    assert seeded.exit_code == 0, seeded.output
+    assert json.loads(seeded.stdout)["ids"] == ["006TCLINULLOF001", "006TCLINULLOF002"]
+    shown = runner.invoke(sandbox_app, ["show", "006TCLINULLOF001", "--json"])
+    assert shown.exit_code == 0, shown.output
+    submission = json.loads(json.loads(shown.stdout)["OM_Submission__c"])
+    assert submission["order_form"]["attached"] is False
+
+
 def test_malformed_seed_file_names_the_bad_field(om_home, example_payload, tmp_path):
     example_payload["id"] = "006TCLIBADSEED01"
     example_payload["quote"]["start_date"] = "next tuesday"

@@ -38,3 +38,24 @@ def test_invalid_payload_is_one_line_naming_the_field(tmp_path, example_payload)
     assert "account.region" in result.output and "Traceback" not in result.output
     missing = runner.invoke(app, ["check", str(tmp_path / "nope.json")])
     assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_null_order_form_is_checked_not_refused(tmp_path, example_payload):
+    example_payload["order_form"] = None
+    file = tmp_path / "opp.json"
+    file.write_text(json.dumps(example_payload))
+    result = runner.invoke(app, ["check", str(file), "--json"])
+    assert result.exit_code == 1, result.output
+    assert [(f["code"], f["field"]) for f in json.loads(result.output)] == [
+        ("ORDER_FORM_MISSING", "order_form.attached")
+    ]
+
+
+def test_null_account_is_one_line_naming_the_field(tmp_path, example_payload):
+    example_payload["account"] = None
+    file = tmp_path / "opp.json"
+    file.write_text(json.dumps(example_payload))
+    result = runner.invoke(app, ["check", str(file)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert "account: is required; null is not accepted" in line

@@ -112,6 +112,126 @@ def test_missing_required_field_is_named(example_payload: Payload) -> None:
         Opportunity.model_validate(example_payload)
 
 
+# --- null or missing nested objects ---------------------------------------
+# docs/architecture.md, "The data contract": null and a missing key mean the
+# same, either "absent" (the rules give their finding) or "required".
+
+ABSENT = ["null", "missing"]
+
+
+def make_absent(target: Payload, key: str, how: str) -> None:
+    if how == "null":
+        target[key] = None
+    else:
+        del target[key]
+
+
+@pytest.mark.parametrize("how", ABSENT)
+def test_absent_order_form_on_a_direct_deal_is_order_form_missing(
+    example_payload: Payload, how: str
+) -> None:
+    make_absent(example_payload, "order_form", how)
+    [finding] = findings(example_payload)
+    assert (finding.code, finding.field) == ("ORDER_FORM_MISSING", "order_form.attached")
+
+
+@pytest.mark.parametrize("how", ABSENT)
+def test_absent_order_form_with_an_msa_in_place_is_bookable(
+    example_payload: Payload, how: str
+) -> None:
+    make_absent(example_payload, "order_form", how)
+    example_payload["msa_in_place"] = True
+    assert findings(example_payload) == []
+
+
+@pytest.mark.parametrize("how", ABSENT)
+def test_absent_order_form_on_a_partner_deal_means_no_partner_signature(
+    example_payload: Payload, how: str
+) -> None:
+    partner_deal(example_payload)
+    make_absent(example_payload, "order_form", how)
+    [finding] = findings(example_payload)
+    assert (finding.code, finding.field) == ("PO_MISSING", "po")
+
+
+@pytest.mark.parametrize("how", ABSENT)
+@pytest.mark.parametrize("contact", ["sold_to", "bill_to", "invoice_owner"])
+def test_absent_contact_is_contact_address_incomplete(
+    example_payload: Payload, contact: str, how: str
+) -> None:
+    make_absent(example_payload["quote"], contact, how)
+    [finding] = findings(example_payload)
+    assert (finding.code, finding.field) == (
+        "CONTACT_ADDRESS_INCOMPLETE",
+        f"quote.{contact}.address",
+    )
+    assert "street, city, postal code and country" in finding.message
+
+
+@pytest.mark.parametrize("how", ABSENT)
+@pytest.mark.parametrize("contact", ["sold_to", "bill_to", "invoice_owner"])
+def test_absent_contact_address_is_contact_address_incomplete(
+    example_payload: Payload, contact: str, how: str
+) -> None:
+    make_absent(example_payload["quote"][contact], "address", how)
+    [finding] = findings(example_payload)
+    assert (finding.code, finding.field) == (
+        "CONTACT_ADDRESS_INCOMPLETE",
+        f"quote.{contact}.address",
+    )
+
+
+@pytest.mark.parametrize("how", ABSENT)
+def test_absent_po_is_po_missing_only_when_one_is_required(
+    example_payload: Payload, how: str
+) -> None:
+    example_payload["po"] = None
+    make_absent(example_payload, "po", how)
+    assert findings(example_payload) == []
+    example_payload["po_required"] = True
+    assert codes(example_payload) == ["PO_MISSING"]
+
+
+@pytest.mark.parametrize("field", ["account", "owner", "quote"])
+def test_null_required_object_is_refused_naming_the_field(
+    example_payload: Payload, field: str
+) -> None:
+    example_payload[field] = None
+    with pytest.raises(ValidationError) as excinfo:
+        Opportunity.model_validate(example_payload)
+    [error] = excinfo.value.errors()
+    assert error["loc"] == (field,)
+    assert error["msg"] == "is required; null is not accepted"
+
+
+@pytest.mark.parametrize("field", ["account", "owner", "quote"])
+def test_missing_required_object_is_refused_naming_the_field(
+    example_payload: Payload, field: str
+) -> None:
+    del example_payload[field]
+    with pytest.raises(ValidationError) as excinfo:
+        Opportunity.model_validate(example_payload)
+    [error] = excinfo.value.errors()
+    assert (error["loc"], error["type"]) == ((field,), "missing")
+
+
+def test_a_null_object_is_carried_on_as_its_empty_form(example_payload: Payload) -> None:
+    """What the workflow receives always carries the object, as the recorded
+    histories' payloads do, and reads back to the same opportunity."""
+    example_payload["order_form"] = None
+    example_payload["quote"]["bill_to"] = None
+    opp = Opportunity.model_validate(example_payload)
+    dumped = opp.model_dump(mode="json")
+    assert dumped["order_form"]["attached"] is False
+    assert dumped["quote"]["bill_to"]["address"] == {
+        "street": None,
+        "city": None,
+        "postal_code": None,
+        "country": None,
+    }
+    assert Opportunity.model_validate(dumped) == opp
+
+
 def test_findings_are_frozen_hard_findings(example_payload: Payload) -> None:
     example_payload["tax_removed"] = True
     [finding] = findings(example_payload)

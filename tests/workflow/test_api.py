@@ -149,6 +149,31 @@ async def test_intake_starts_workflow_once_and_refuses_bad_requests(api, harness
     await wait_stage(harness, payload["id"], "om_review")
 
 
+async def test_intake_takes_a_null_order_form_as_absent(api, harness, example_payload):
+    """Null means "no order form" (as for the PO): the workflow starts and the
+    pre-check reports the missing form; a null account is refused by name."""
+    from pydantic import SecretStr
+
+    harness.settings.intake_secret = SecretStr("s3cret")
+    payload = new_payload(example_payload, deployment="saas", order_form=None)
+    no_account = json.dumps({**payload, "account": None}).encode()
+    refused = await api.post("/intake/salesforce", content=no_account, headers=_signed(no_account))
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [
+        {"field": "account", "reason": "is required; null is not accepted"}
+    ]
+
+    body = json.dumps(payload).encode()
+    accepted = await api.post("/intake/salesforce", content=body, headers=_signed(body))
+    assert accepted.status_code == 202, accepted.text
+    harness.started.append(accepted.json()["workflow_id"])
+    await wait_stage(harness, payload["id"], "om_review")
+    status = (await api.get(f"/opportunities/{payload['id']}", headers=OM_AMER)).json()
+    assert [(f["code"], f["field"]) for f in status["findings"]] == [
+        ("ORDER_FORM_MISSING", "order_form.attached")
+    ]
+
+
 async def test_intake_without_configured_secret_is_503(api, example_payload):
     body = json.dumps(example_payload).encode()
     response = await api.post("/intake/salesforce", content=body, headers=_signed(body))
