@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from domain.regions import Region
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
     from rich.console import Console
@@ -38,6 +40,32 @@ def json_flag(help: str = "Print JSON instead of text.") -> Any:
 
 
 JsonOpt = Annotated[bool, json_flag()]
+
+REGION_NAMES = ", ".join(region.value for region in Region)
+
+
+def parse_region(value: str | Region) -> Region:
+    """A `--region` value in any case; anything else is one line naming the
+    option and the regions (not Typer's box, which lists them lower-cased
+    when told to ignore case)."""
+    try:
+        return Region(value)
+    except ValueError:
+        fail(f"--region: unknown region {value!r}; choose one of {REGION_NAMES}")
+
+
+def region_option(help: str = "AMER, EMEA or APAC (any case).") -> Any:
+    """The `--region` option of every command that takes one."""
+    return typer.Option(
+        "--region",
+        parser=parse_region,
+        metavar="[" + "|".join(region.value for region in Region) + "]",
+        help=help,
+        show_default=False,
+    )
+
+
+RegionOpt = Annotated[Region | None, region_option()]
 AsUser = Annotated[str, typer.Option("--as", help="Roster email of the person acting.")]
 Comment = Annotated[str, typer.Option("--comment", help="Comment recorded with the action.")]
 UpdateId = Annotated[

@@ -18,6 +18,7 @@ from cli.common import (
     AsUser,
     Comment,
     JsonOpt,
+    RegionOpt,
     UpdateId,
     connect_approvals,
     console,
@@ -26,7 +27,6 @@ from cli.common import (
     fail,
     run_async,
 )
-from domain.regions import Region
 
 if TYPE_CHECKING:
     from domain.messages import DecisionReceipt
@@ -227,7 +227,7 @@ def close_lost(
 
 
 def queue(
-    region: Annotated[Region | None, typer.Option(help="AMER, EMEA or APAC")] = None,
+    region: RegionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open reviews in priority order: urgent, start date, revenue, submission order."""

@@ -129,7 +129,7 @@ def test_opportunity_goes_from_submission_to_completed_through_om_commands(
     assert (record["StageName"], record["Approval_Status__c"]) == ("7-Closing", "In Progress")
     assert record["OM_Record_Locked__c"] is True
 
-    queue = json.loads(om(om_env, "queue", "--region", "AMER", "--json").stdout)
+    queue = json.loads(om(om_env, "queue", "--region", "amer", "--json").stdout)
     assert opp in [item["opportunity_id"] for item in queue]
 
     om(
