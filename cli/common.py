@@ -34,12 +34,28 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def json_flag(help: str = "Print JSON instead of text.") -> Any:
-    """The `--json` option; `help` says what JSON replaces (tables, text)."""
-    return typer.Option("--json", help=help)
+def json_flag(help: str = "Print JSON instead of text.", hidden: bool = False) -> Any:
+    """The `--json` option; `help` says what JSON replaces (tables, text).
+
+    A flag takes no value, so it shows none: the empty metavar keeps Typer
+    from printing `<bool>` after it, which reads as if one were wanted."""
+    return typer.Option("--json", help=help, metavar="", hidden=hidden)
 
 
 JsonOpt = Annotated[bool, json_flag()]
+AlwaysJson = Annotated[bool, json_flag("Accepted; the output is always JSON.", hidden=True)]
+"""`--json` of a command whose output is JSON anyway (`om status`): taken so
+scripts may pass it everywhere, and left out of the help, which showed a
+switch with nothing to switch."""
+OpportunityId = Annotated[
+    str,
+    typer.Argument(
+        metavar="OPPORTUNITY_ID",
+        help="Salesforce opportunity id, e.g. 0065e00000DEMO01.",
+        show_default=False,
+    ),
+]
+"""The opportunity a command acts on, named in help as people write it."""
 
 REGION_NAMES = ", ".join(region.value for region in Region)
 
