@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from domain.errors import (
     Busy,
+    Finished,
     NotSubmitted,
     OmError,
     Refused,
@@ -30,6 +31,7 @@ requests in flight on one workflow, which clear in well under a second."""
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotSubmitted: 404,
+    Finished: 409,
     UnknownOpportunity: 404,
     UnknownUser: 403,
     UnknownReasonCode: 422,

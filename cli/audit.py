@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import JsonOpt, connect_temporal, console, emit, fail, run_async
+from cli.common import JsonOpt, OpportunityId, connect_temporal, console, emit, fail, run_async
 
 # The replay engine lives in cli.replay; its verdict and the workflow-id
 # helper stay importable from here, where `om replay` is.
@@ -95,7 +95,7 @@ def _stdout() -> Console:
 
 
 def audit(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     as_json: JsonOpt = False,
     evidence: Annotated[
         Path | None,
@@ -209,8 +209,8 @@ def write_evidence(folder: Path, histories: list[WorkflowHistory], timeline: Tim
 
 
 def history_export(
-    opportunity_id: str,
-    file: Path,
+    opportunity_id: OpportunityId,
+    file: Annotated[Path, typer.Argument(metavar="FILE", show_default=False)],
     all_runs: Annotated[
         bool,
         typer.Option(

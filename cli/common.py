@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from domain.regions import Region
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
     from rich.console import Console
@@ -32,12 +34,54 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def json_flag(help: str = "Print JSON instead of text.") -> Any:
-    """The `--json` option; `help` says what JSON replaces (tables, text)."""
-    return typer.Option("--json", help=help)
+def json_flag(help: str = "Print JSON instead of text.", hidden: bool = False) -> Any:
+    """The `--json` option; `help` says what JSON replaces (tables, text).
+
+    A flag takes no value, so it shows none: the empty metavar keeps Typer
+    from printing `<bool>` after it, which reads as if one were wanted."""
+    return typer.Option("--json", help=help, metavar="", hidden=hidden)
 
 
 JsonOpt = Annotated[bool, json_flag()]
+AlwaysJson = Annotated[bool, json_flag("Accepted; the output is always JSON.", hidden=True)]
+"""`--json` of a command whose output is JSON anyway (`om status`): taken so
+scripts may pass it everywhere, and left out of the help, which showed a
+switch with nothing to switch."""
+OpportunityId = Annotated[
+    str,
+    typer.Argument(
+        metavar="OPPORTUNITY_ID",
+        help="Salesforce opportunity id, e.g. 0065e00000DEMO01.",
+        show_default=False,
+    ),
+]
+"""The opportunity a command acts on, named in help as people write it."""
+
+REGION_NAMES = ", ".join(region.value for region in Region)
+
+
+def parse_region(value: str | Region) -> Region:
+    """A `--region` value in any case; anything else is one line naming the
+    option and the regions (not Typer's box, which lists them lower-cased
+    when told to ignore case)."""
+    try:
+        return Region(value)
+    except ValueError:
+        fail(f"--region: unknown region {value!r}; choose one of {REGION_NAMES}")
+
+
+def region_option(help: str = "AMER, EMEA or APAC (any case).") -> Any:
+    """The `--region` option of every command that takes one."""
+    return typer.Option(
+        "--region",
+        parser=parse_region,
+        metavar="[" + "|".join(region.value for region in Region) + "]",
+        help=help,
+        show_default=False,
+    )
+
+
+RegionOpt = Annotated[Region | None, region_option()]
 AsUser = Annotated[str, typer.Option("--as", help="Roster email of the person acting.")]
 Comment = Annotated[str, typer.Option("--comment", help="Comment recorded with the action.")]
 UpdateId = Annotated[

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -38,6 +38,9 @@ from cli.dev_processes import (
 )
 from om.settings import DevPorts, Settings
 
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
 # Only `om dev` falls back to this; `om api` refuses intake without a secret.
@@ -45,6 +48,9 @@ DEMO_INTAKE_SECRET = "demo-intake-secret"
 # Present from a home's first start until every demo opportunity was
 # submitted: an `om dev` killed in between finishes the job on its next start.
 DEMO_PENDING_FILE = "demo-pending"
+# How long the worker and the API get to finish on Ctrl-C before they are
+# cancelled: the API's open requests and lifespan, the worker's tasks.
+_STOP_SECONDS = 10.0
 
 
 def temporal_binary() -> str:
@@ -159,6 +165,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
     except BaseException:
         clear_record(home)
         raise
+    in_flight: int | None = None
     sandbox = Sandbox(
         home,
         salesforce_port=ports.salesforce,
@@ -175,7 +182,9 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         ).with_sandbox_defaults()
         if settings.intake_secret is None:
             settings = settings.model_copy(update={"intake_secret": SecretStr(DEMO_INTAKE_SECRET)})
-        asyncio.run(_serve(settings, info, demo_pending if demo and submit_demo else None))
+        in_flight = asyncio.run(
+            _serve(settings, info, demo_pending if demo and submit_demo else None)
+        )
     except KeyboardInterrupt:
         pass
     except SandboxStartError as error:
@@ -184,16 +193,55 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
             "OM_DEV_PORTS__SUPPORT_DESK and OM_DEV_PORTS__LICENSE choose other ports"
         ) from None
     finally:
-        print("\nom dev: stopping worker, API, sandbox and Temporal...")
+        print("\nom dev: stopping worker, API, sandbox and Temporal...", flush=True)
         sandbox.stop()
         stop_process(temporal)
         clear_record(home)
-        print("om dev: stopped. Run `make run` again to resume what was in flight.")
+        print(_stopped_line(in_flight), flush=True)
 
 
-async def _serve(settings: Settings, info, demo_pending: Path | None) -> None:  # type: ignore[no-untyped-def]
+def _stopped_line(in_flight: int | None) -> str:
+    """The last line of `om dev`: how much work the next start picks up."""
+    if in_flight is None:  # not counted: Temporal never answered
+        return "om dev: stopped. Run `make run` again to resume what was in flight."
+    if in_flight == 0:
+        return "om dev: stopped; no approval workflows in flight"
+    return (
+        f"om dev: stopped; {_workflows(in_flight)} in flight resume on the next start (`make run`)"
+    )
+
+
+def _workflows(count: int) -> str:
+    return f"{count} approval workflow{'' if count == 1 else 's'}"
+
+
+async def _count_in_flight(client: Client) -> int | None:
+    """Running approval workflows, by a visibility query; None if Temporal
+    cannot say (the count is for the person at the terminal, never a reason
+    to fail a start or a stop)."""
+    from temporalio.service import RPCError
+
+    from domain.names import APPROVAL_WORKFLOWS_QUERY
+
+    try:
+        counted = await client.count_workflows(
+            f"{APPROVAL_WORKFLOWS_QUERY} AND ExecutionStatus='Running'"
+        )
+    except (RPCError, RuntimeError):
+        return None
+    return counted.count
+
+
+async def _serve(settings: Settings, info, demo_pending: Path | None) -> int | None:  # type: ignore[no-untyped-def]
     """Worker and API until a signal; submits the demo opportunities first
-    when `demo_pending` (the marker file) says they are not all submitted."""
+    when `demo_pending` (the marker file) says they are not all submitted.
+    Returns how many approval workflows were running when it stopped.
+
+    Stops in order, without cancelling what can finish: the API is told to
+    exit and awaited, so its lifespan shuts down as designed (a cancelled
+    `server.serve()` interrupts the lifespan and uvicorn prints the
+    `CancelledError` as a traceback); only what overruns `_STOP_SECONDS`
+    is cancelled."""
     import uvicorn
 
     from api.app import create_app
@@ -205,6 +253,9 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> None:  
     ports = settings.dev_ports
     client = await connect(settings)
     await prepare_namespace(client, settings)
+    resuming = await _count_in_flight(client)
+    if resuming:
+        print(f"om dev: resuming {_workflows(resuming)} in flight", flush=True)
     worker = build_worker(client, settings)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -228,15 +279,19 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> None:  
         loop.add_signal_handler(sig, stop.set)
     done_task = asyncio.create_task(stop.wait())
     finished, _ = await asyncio.wait([*tasks, done_task], return_when=asyncio.FIRST_COMPLETED)
+    done_task.cancel()
+    in_flight = await _count_in_flight(client)
     server.should_exit = True
     with contextlib.suppress(Exception):
         await worker.shutdown()
-    for task in tasks:
+    _, overran = await asyncio.wait(tasks, timeout=_STOP_SECONDS)
+    for task in overran:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in finished:
         if task is not done_task and task.exception():
             raise task.exception()  # type: ignore[misc]
+    return in_flight
 
 
 def _print_banner(settings: Settings, info, ports: DevPorts) -> None:  # type: ignore[no-untyped-def]

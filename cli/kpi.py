@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from cli.common import connect_temporal, console, emit, fail, json_flag, run_async
+from cli.common import (
+    RegionOpt,
+    connect_temporal,
+    console,
+    emit,
+    fail,
+    json_flag,
+    run_async,
+)
 from domain.regions import Region
 
 if TYPE_CHECKING:
@@ -119,10 +127,7 @@ def kpi(
     fiscal: Annotated[
         bool, typer.Option("--fiscal", help="Read --quarter as a GitLab fiscal quarter.")
     ] = False,
-    region: Annotated[
-        Region | None,
-        typer.Option("--region", case_sensitive=False, help="AMER, EMEA or APAC."),
-    ] = None,
+    region: RegionOpt = None,
     no_sync: Annotated[
         bool,
         typer.Option("--no-sync", help="Report from the store as it is; do not read Temporal."),

@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import JsonOpt, connect_temporal, console, emit, fail, run_async
+from cli.common import JsonOpt, connect_temporal, console, emit, fail, region_option, run_async
 from domain.regions import Region
 
 if TYPE_CHECKING:
     from domain.license_review import LicenseReviewReport
 
-RegionOpt = Annotated[
-    Region | None, typer.Option("--region", help="One region (default: every region).")
-]
+RegionOpt = Annotated[Region | None, region_option("One region, any case (default: every region).")]
 
 
 def register(app: typer.Typer) -> None:

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.common import (
+    AlwaysJson,
     AsUser,
     Comment,
     JsonOpt,
+    OpportunityId,
+    RegionOpt,
     UpdateId,
     connect_approvals,
     console,
@@ -26,7 +29,6 @@ from cli.common import (
     fail,
     run_async,
 )
-from domain.regions import Region
 
 if TYPE_CHECKING:
     from domain.messages import DecisionReceipt
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(intake_app, name="intake")
 
 
-def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
+def submit(opportunity_id: OpportunityId, as_json: JsonOpt = False) -> None:
     """Start (or find) the approval workflow of a CRM opportunity."""
     from cli.errors import Sent
     from domain.names import approval_workflow_id
@@ -68,7 +70,7 @@ def submit(opportunity_id: str, as_json: JsonOpt = False) -> None:
     )
 
 
-def status(opportunity_id: str, as_json: JsonOpt = True) -> None:
+def status(opportunity_id: OpportunityId, as_json: AlwaysJson = True) -> None:
     """The workflow's status as JSON (stage, round, SLA deadline, history...)."""
     from cli.errors import Sent
 
@@ -111,7 +113,7 @@ def _decide(
 
 
 def approve(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     comment: Comment = "",
     acknowledge: Annotated[
@@ -128,7 +130,7 @@ def approve(
 
 
 def reject(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     reason: Annotated[list[str], typer.Option("--reason", help="Reason code (repeat).")],
     comment: Annotated[str, typer.Option("--comment", help="What the rep must fix.")],
@@ -146,7 +148,7 @@ def reject(
 
 
 def finance_approve(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     comment: Comment = "",
     as_json: JsonOpt = False,
@@ -157,7 +159,7 @@ def finance_approve(
 
 
 def finance_reject(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     comment: Annotated[str, typer.Option("--comment", help="What OM missed.")],
     reason: Annotated[
@@ -194,7 +196,7 @@ def _rep(
 
 
 def resubmit(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     comment: Comment = "",
     as_json: JsonOpt = False,
@@ -205,7 +207,7 @@ def resubmit(
 
 
 def recall(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     comment: Comment = "",
     as_json: JsonOpt = False,
@@ -216,7 +218,7 @@ def recall(
 
 
 def close_lost(
-    opportunity_id: str,
+    opportunity_id: OpportunityId,
     user: AsUser,
     comment: Comment = "",
     as_json: JsonOpt = False,
@@ -227,7 +229,7 @@ def close_lost(
 
 
 def queue(
-    region: Annotated[Region | None, typer.Option(help="AMER, EMEA or APAC")] = None,
+    region: RegionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open reviews in priority order: urgent, start date, revenue, submission order."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.common import JsonOpt, fail
+from cli.common import JsonOpt, OpportunityId, fail
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,7 +27,6 @@ sandbox_app = typer.Typer(
     add_completion=False,
 )
 
-OpportunityId = Annotated[str, typer.Argument(help="Salesforce opportunity id.")]
 # What `show` prints after the record's own fields, not as one of them.
 _ATTACHED = (
     "OM_Submission__c",

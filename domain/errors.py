@@ -31,6 +31,17 @@ class NotSubmitted(OmError):
         self.opportunity_id = opportunity_id
 
 
+class Finished(OmError):
+    """The opportunity went through approval and its workflow has ended, so
+    there is nothing left to act on: distinct from `NotSubmitted`, whose
+    advice (submit it) would be wrong here."""
+
+    def __init__(self, opportunity_id: str, stage: str) -> None:
+        super().__init__(f"{opportunity_id}: its approval is finished ({stage}); nothing to decide")
+        self.opportunity_id = opportunity_id
+        self.stage = stage
+
+
 class Refused(OmError):
     """The workflow turned a decision or rep action away; nothing changed.
 

@@ -17,3 +17,12 @@ class Region(StrEnum):
     AMER = "AMER"
     EMEA = "EMEA"
     APAC = "APAC"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Region | None:
+        """`Region("emea")` is EMEA: people type regions in any case (on the
+        command line, in `?region=`), and pydantic consults this too, so the
+        API accepts them alike. Values stored or sent stay upper case."""
+        if isinstance(value, str):
+            return cls.__members__.get(value.strip().upper())
+        return None

@@ -25,7 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import Busy, NotSubmitted, Refused, UnknownUser
+from domain.errors import Busy, Finished, NotSubmitted, Refused, UnknownUser
 from domain.messages import (
     Actor,
     ApprovalInput,
@@ -316,15 +316,31 @@ class Approvals:
                 raise _NotYet(message) from exc
             raise Refused(f"refused: {message}", _REFUSAL_KIND.get(kind, "conflict")) from exc
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotSubmitted(opportunity_id) from exc
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                # Temporal answers an Update to a closed workflow as to a
+                # missing one; which of the two it is decides the advice.
+                raise await self._not_open(opportunity_id) from exc
             if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
                 raise Busy(
                     f"busy: too many decisions on {opportunity_id} at this moment "
                     f"({exc.message}); nothing changed, send it again"
                 ) from exc
-            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
-                raise Refused(
-                    f"refused: the approval workflow of {opportunity_id} has finished", "conflict"
-                ) from exc
             raise
+
+    async def _not_open(self, opportunity_id: str) -> NotSubmitted | Finished:
+        """Why an opportunity's workflow cannot take a message: never started,
+        or finished (named by the stage it ended in, else how it closed)."""
+        try:
+            description = await self._handle(opportunity_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return NotSubmitted(opportunity_id)
+            raise
+        stage = description.typed_search_attributes.get(sa.OM_STAGE)
+        if stage is None:
+            try:
+                stage = (await self.status(opportunity_id)).stage
+            except (RPCError, NotSubmitted):
+                status = description.status
+                stage = status.name.lower() if status is not None else "closed"
+        return Finished(opportunity_id, str(stage))

@@ -28,6 +28,7 @@ import pytest
 from temporalio.client import Client
 
 from cli.dev_processes import DevProcesses, RecordedProcess, read_record, write_record
+from domain.names import APPROVAL_WORKFLOWS_QUERY
 from loadtest.stack import free_port
 from om.approvals import Approvals
 from om.client import connect
@@ -278,3 +279,54 @@ def test_second_om_dev_on_a_home_in_use_is_refused(tmp_path: Path) -> None:
         owner.kill()
         owner.wait()
         _kill_recorded_servers(home)
+
+
+async def _running_approvals(address: str, expected: int, timeout: float = 30) -> int:
+    """Running approval workflows once the server's visibility counts
+    `expected` of them (it is updated just after each start)."""
+    client = await Client.connect(address)
+    deadline = time.monotonic() + timeout
+    while True:
+        counted = (
+            await client.count_workflows(
+                f"{APPROVAL_WORKFLOWS_QUERY} AND ExecutionStatus='Running'"
+            )
+        ).count
+        if counted == expected or time.monotonic() > deadline:
+            return counted
+        await asyncio.sleep(0.2)
+
+
+async def test_ctrl_c_stops_without_a_traceback_and_says_what_resumes(tmp_path: Path) -> None:
+    """Ctrl-C is the ordinary way to stop `om dev`: exit 0, no traceback,
+    and a count of the work the next start picks up, which it names."""
+    home = tmp_path / "home"
+    env = _dev_env(home)
+    address = f"127.0.0.1:{env['OM_DEV_PORTS__TEMPORAL']}"
+    demo = len(load_demo_seed()["opportunities"])
+
+    first = DevRun(env, tmp_path / "first.out")
+    try:
+        first.wait_up()
+        assert await _running_approvals(address, demo) == demo
+    finally:
+        code = first.stop()
+    output = first.text()
+    assert code == 0, output
+    assert "Traceback" not in output and "CancelledError" not in output, output
+    assert output.rstrip().splitlines()[-1] == (
+        f"om dev: stopped; {demo} approval workflows in flight resume on the next start "
+        "(`make run`)"
+    )
+    assert "resuming" not in output  # a new home has nothing to resume
+
+    second = DevRun(env, tmp_path / "second.out")
+    try:
+        second.wait_up()
+    finally:
+        code = second.stop()
+    output = second.text()
+    assert code == 0 and "Traceback" not in output, output
+    assert f"om dev: resuming {demo} approval workflows in flight\n" in output
+    assert "submitted" not in output  # the demo was submitted by the first start
+    assert read_record(home) is None

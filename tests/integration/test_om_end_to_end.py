@@ -129,7 +129,7 @@ def test_opportunity_goes_from_submission_to_completed_through_om_commands(
     assert (record["StageName"], record["Approval_Status__c"]) == ("7-Closing", "In Progress")
     assert record["OM_Record_Locked__c"] is True
 
-    queue = json.loads(om(om_env, "queue", "--region", "AMER", "--json").stdout)
+    queue = json.loads(om(om_env, "queue", "--region", "amer", "--json").stdout)
     assert opp in [item["opportunity_id"] for item in queue]
 
     om(
@@ -217,6 +217,35 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(om_env, worker, new_opp
     ]
     assert json.loads(om(om_env, "sandbox", "show", opp, "--json").stdout)["Name"] == (
         "Acme Corp - Premium - 250 seats"
+    )
+
+
+def test_unknown_never_submitted_and_finished_each_get_their_own_line(
+    om_env, worker, new_opportunity
+):
+    opp = new_opportunity
+    unknown = om(om_env, "submit", "006NOSUCHDEAL", ok=False)
+    assert (
+        unknown.stderr.strip()
+        == "error: unknown opportunity '006NOSUCHDEAL': not found in Salesforce"
+    )
+
+    never = om(om_env, "approve", opp, "--as", "om.amer@example.com", ok=False)
+    assert never.returncode != 0
+    assert never.stderr.strip() == (
+        f"error: opportunity '{opp}' has no approval workflow: submit it first (`om submit {opp}`)"
+    )
+
+    om(om_env, "submit", opp)
+    wait_for_stage(om_env, opp, "om_review")
+    om(om_env, "recall", opp, "--as", "riley.rep@example.com")
+    wait_for_stage(om_env, opp, "recalled")
+    om(om_env, "close-lost", opp, "--as", "riley.rep@example.com")
+    wait_for_stage(om_env, opp, "closed_lost")
+    finished = om(om_env, "approve", opp, "--as", "om.amer@example.com", ok=False)
+    assert finished.returncode != 0
+    assert finished.stderr.strip() == (
+        f"error: {opp}: its approval is finished (closed_lost); nothing to decide"
     )
 
 

@@ -12,6 +12,7 @@ from api.console.shared import error_for
 from api.errors import answer_for
 from domain.errors import (
     Busy,
+    Finished,
     NotSubmitted,
     OmError,
     Refused,
@@ -29,6 +30,7 @@ class SomethingNew(OmError):
 
 DOMAIN_ERRORS = [
     (NotSubmitted("006A"), 404),
+    (Finished("006A", "completed"), 409),
     (UnknownOpportunity("006A"), 404),
     (UnknownUser("nobody@example.com"), 403),
     (Refused("not this person", "forbidden"), 403),

@@ -85,6 +85,33 @@ async def test_decisions_answer_200_403_409_422(api, harness, example_payload):
     assert status["stage"] == "finance_review" and status["om_approver"] == "om.amer@example.com"
 
 
+async def test_decisions_on_a_never_submitted_or_finished_opportunity_say_which(
+    api, harness, example_payload
+):
+    never = await api.post(
+        "/opportunities/006NEVERSUBMITTED/decisions",
+        headers=OM_AMER,
+        json={"stage": "om", "action": "approve"},
+    )
+    assert never.status_code == 404
+    assert "006NEVERSUBMITTED" in never.json()["detail"]
+    assert "submit it first" in never.json()["detail"]
+
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    await harness.approvals.rep_action(opp.id, "recall", "riley.rep@example.com")
+    await wait_stage(harness, opp.id, "recalled")
+    await harness.approvals.rep_action(opp.id, "close_lost", "riley.rep@example.com")
+    await harness.finish(opp.id)
+    url = f"/opportunities/{opp.id}/decisions"
+    finished = await api.post(url, headers=OM_AMER, json={"stage": "om", "action": "approve"})
+    assert finished.status_code == 409
+    assert finished.json()["detail"] == (
+        f"{opp.id}: its approval is finished (closed_lost); nothing to decide"
+    )
+    recall = await api.post(f"/opportunities/{opp.id}/recall", headers=REP, json={})
+    assert recall.status_code == 409 and "finished (closed_lost)" in recall.json()["detail"]
+
+
 async def test_a_decision_resent_with_its_idempotency_key_gets_the_first_answer(
     api, harness, example_payload
 ):

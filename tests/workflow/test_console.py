@@ -384,6 +384,8 @@ async def test_queue_lists_rows_in_priority_order_with_sla_countdown(
 
     emea_view = await dev_console.get("/console/queue?region=EMEA&stage=om_review")
     assert emea.id in _rows(emea_view.text) and fresh.id not in _rows(emea_view.text)
+    lower = await dev_console.get("/console/queue?region=emea&stage=om_review")
+    assert _rows(lower.text) == _rows(emea_view.text)
     bad = await dev_console.get("/console/queue?region=MARS")
     assert bad.status_code == 422 and "unknown region" in bad.text
 
@@ -391,6 +393,12 @@ async def test_queue_lists_rows_in_priority_order_with_sla_countdown(
         "/queue?region=AMER", headers={"Authorization": "Bearer demo-om-amer"}
     )
     by_id = {item["opportunity_id"]: item for item in api.json()}
+    amer = {"Authorization": "Bearer demo-om-amer"}
+    lower = await dev_console.get("/queue?region=amer", headers=amer)
+    assert lower.status_code == 200
+    assert [i["opportunity_id"] for i in lower.json()] == [i["opportunity_id"] for i in api.json()]
+    bad_api = await dev_console.get("/queue?region=eu", headers=amer)
+    assert bad_api.status_code == 422 and "'AMER', 'EMEA' or 'APAC'" in bad_api.text
     left = by_id[amber.id]["business_time_left_seconds"]
     assert 4.5 * 3600 < left < 5 * 3600 + 60
     assert by_id[fresh.id]["business_time_left_seconds"] > 11.9 * 3600
