@@ -345,7 +345,11 @@ def csat_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import CSAT survey responses; a bad row stops the import (nothing is stored)
-    and names its line and column. Importing the same file again adds nothing."""
+    and names its line and column. Importing the same file again adds nothing.
+
+    Answers: Excellent, Good, Neutral, Poor, Very Poor (any case); regions AMER,
+    EMEA, APAC; quarters like 2026Q4 or FY2027Q4; other columns are ignored.
+    A sample survey export: docs/examples/csat-2026Q4.csv in the repository."""
     from domain.kpi import CsatImportError, parse_csat_csv
     from om.settings import load_settings
 

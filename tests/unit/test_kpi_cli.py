@@ -135,3 +135,29 @@ def test_unusable_store_url_is_one_line_without_the_password(om, env):
     assert result.exit_code == 1
     assert "s3cret" not in result.stderr and "om:***@db" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+SAMPLE_CSAT = Path(__file__).resolve().parents[2] / "docs" / "examples" / "csat-2026Q4.csv"
+
+
+def test_shipped_csat_sample_imports_and_rates_each_region(om, env):
+    """The sample the README tour imports must keep matching the parser: a
+    format change that breaks it fails here, not in a reader's terminal."""
+    imported = om("kpi", "csat", "import", str(SAMPLE_CSAT), "--json")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout)["added"] == 12
+    with ReportingStore(env["OM_REPORTING_URL"]) as store:
+        assert store.count("csat_responses") == 12
+
+    result = om("kpi", "--no-sync", "--quarter", "2026Q4", "--json")
+    assert result.exit_code == 0, result.output
+    csat = json.loads(result.stdout)["csat"]
+    # (Excellent + Good + Neutral) / all, per region, counted from the file by hand
+    rating = {region: row["rating"]["value"] for region, row in csat["by_region"].items()}
+    assert rating == {"AMER": 0.75, "EMEA": 1.0, "APAC": 0.5}
+    assert csat["by_region"]["APAC"]["answers"]["Very Poor"] == 1
+    assert csat["overall"]["responses"] == 12 and csat["overall"]["rating"]["value"] == 0.75
+
+    other = om("kpi", "--no-sync", "--quarter", "2026Q3", "--json")
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)["csat"]["overall"]["responses"] == 0
