@@ -133,6 +133,7 @@ def print_timeline(timeline: Timeline) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from domain.timefmt import local_label
     from om.audit import who
 
     out = _stdout()
@@ -150,7 +151,7 @@ def print_timeline(timeline: Timeline) -> None:
     for entry in timeline.entries:
         grid.add_row(
             f"{entry.at_utc:%Y-%m-%d %H:%M:%S}",
-            f"{entry.at_local:%Y-%m-%d %H:%M:%S %Z}",
+            local_label(entry.at_local, timeline.region, clock="%Y-%m-%d %H:%M:%S"),
             entry.kind,
             escape(who(entry)),
             "" if entry.round is None else str(entry.round),

@@ -28,6 +28,7 @@ from cli.common import (
     emit,
     fail,
     run_async,
+    settings_or_fail,
 )
 
 if TYPE_CHECKING:
@@ -243,6 +244,9 @@ def queue(
     def table() -> None:
         from rich.table import Table
 
+        from domain.timefmt import local_label
+
+        policy = settings_or_fail().calendar
         grid = Table(
             "opportunity",
             "stage",
@@ -252,6 +256,7 @@ def queue(
             "start",
             "amount",
             "SLA deadline (UTC)",
+            "deadline, queue's clock",
             "flags",
             title=f"Queue{' ' + region.value if region else ''}",
         )
@@ -266,6 +271,9 @@ def queue(
                 str(item.quote_start_date or ""),
                 f"{item.amount:,.2f}",
                 item.sla_deadline.strftime("%Y-%m-%d %H:%M") if item.sla_deadline else "",
+                local_label(item.sla_deadline, item.queue_region, policy)
+                if item.sla_deadline
+                else "",
                 " ".join(flags),
             )
         console().print(grid)

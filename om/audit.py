@@ -67,6 +67,7 @@ from domain.models import Region
 from domain.names import APPROVAL_WORKFLOW_TYPE
 from domain.requirements import Finding
 from domain.sla import CHECKPOINT_WORDS, ReviewPlan
+from domain.timefmt import local_label
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 PATCH_MARKER = "core_patch"
@@ -206,7 +207,7 @@ class Timeline(BaseModel):
             cells = [
                 str(number),
                 f"{entry.at_utc:%Y-%m-%d %H:%M:%S}",
-                f"{entry.at_local:%Y-%m-%d %H:%M:%S %Z}",
+                local_label(entry.at_local, self.region, clock="%Y-%m-%d %H:%M:%S"),
                 entry.kind,
                 who(entry),
                 "" if entry.round is None else str(entry.round),
@@ -486,13 +487,13 @@ class _Reader:
         self._entry(event, "undecoded", f"{what} (as recorded)", data={"recorded": raw})
 
     def _when(self, at: datetime) -> str:
-        """`2026-11-30 09:00 PST (17:00 UTC)`: the region's clock first, then UTC;
-        seconds only when the instant has them (short test SLAs)."""
+        """`2026-11-30 09:00 AMER (UTC-08:00), 17:00 UTC`: the region's clock first,
+        then UTC; seconds only when the instant has them (short test SLAs)."""
         at = at.astimezone(UTC)
         local = at.astimezone(self.tz)
         clock = "%H:%M:%S" if at.second or at.microsecond else "%H:%M"
         utc = at.strftime(clock if local.date() == at.date() else f"%Y-%m-%d {clock}")
-        return f"{local.strftime(f'%Y-%m-%d {clock} %Z')} ({utc} UTC)"
+        return f"{local_label(at, self.region, clock=f'%Y-%m-%d {clock}')}, {utc} UTC"
 
     def _round(self, number: int | None = None) -> _Round | None:
         number = number or len(self.rounds)

@@ -27,11 +27,11 @@ from temporalio.service import RPCError
 
 from api.deps import approvals
 from api.errors import answer_for
-from domain.calendar import calendar_for
 from domain.errors import OmError
 from domain.models import Region
 from domain.policy import Role, RosterUser
 from domain.reasons import UnknownReasonCode
+from domain.timefmt import local_label
 from om.approvals import Approvals
 from om.settings import Settings
 
@@ -128,11 +128,11 @@ templates = _templates()
 
 
 def local_time(at: datetime | None, region: Region | str | None, request: Request) -> str:
-    """`at` on the region team's wall clock, e.g. `Fri 07:00 PST`."""
+    """`at` on the region team's wall clock, e.g. `Fri 27 Nov 07:00 AMER (UTC-08:00)`:
+    region and offset, since zone abbreviations are shared (Pacific and Manila are both PST)."""
     if at is None or region is None:
         return ""
-    local = calendar_for(region, settings_of(request).calendar).to_local(at)
-    return local.strftime("%a %d %b %H:%M %Z")
+    return local_label(at, region, settings_of(request).calendar)
 
 
 # ---- session and CSRF ----------------------------------------------------------------

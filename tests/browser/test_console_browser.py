@@ -219,6 +219,8 @@ def test_queue_in_priority_order_with_sla_colours_and_a_screenshot(live, context
     expect(row(red)).to_contain_text("urgent")
     expect(row(breached_emea)).to_contain_text("breached")
     expect(row(breached_emea)).to_contain_text("cover · EMEA")
+    # Deadlines on the queue's clock name region and offset, not a shared "PST".
+    expect(row(fresh)).to_contain_text(re.compile(r"\d{2}:\d{2} AMER \(UTC[+-]\d{2}:\d{2}\)"))
 
     shot = artifacts / "queue.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ import pytest
 
 from activities.salesforce import SalesforceAdapter
 from cli.dev import start_temporal, stop_process
+from domain.models import Region
+from domain.timefmt import local_label
 
 OM_BIN = str(Path(sys.executable).parent / "om")
 
@@ -131,6 +134,11 @@ def test_opportunity_goes_from_submission_to_completed_through_om_commands(
 
     queue = json.loads(om(om_env, "queue", "--region", "amer", "--json").stdout)
     assert opp in [item["opportunity_id"] for item in queue]
+    # The text view adds the deadline on the queue's clock, by region and offset.
+    (item,) = [item for item in queue if item["opportunity_id"] == opp]
+    deadline = datetime.fromisoformat(item["sla_deadline"])
+    text = om(om_env, "queue", "--region", "amer").stdout
+    assert local_label(deadline, Region.AMER, om_settings.calendar) in text
 
     om(
         om_env,

@@ -8,6 +8,7 @@ the paths the recording tests take, not from ids or instants.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 
 from domain.calendar import calendar_for
+from domain.timefmt import local_label
 from om.audit import (
     BUSINESS_TIME,
     CHATTER,
@@ -117,9 +119,12 @@ def test_times_are_utc_and_the_home_regions_local_time():
         assert entry.at_utc.utcoffset().total_seconds() == 0
         assert entry.at_local == entry.at_utc
         assert entry.at_local.tzinfo == tz
-    # The round's deadline is shown in the region's clock and in UTC.
+    # The round's deadline is shown in the region's clock (named by region and
+    # offset, not an abbreviation Manila shares) and in UTC.
     (round_1,) = timeline.of_kind(REVIEW_ROUND)
-    assert "UTC)" in round_1.summary
+    deadline = datetime.fromisoformat(round_1.data["sla_deadline"])
+    local = local_label(deadline, timeline.region, clock="%Y-%m-%d %H:%M")
+    assert f"deadline {local}, {deadline.astimezone(UTC):%H:%M} UTC" in round_1.summary
 
 
 def test_reject_and_resubmit_rounds_name_actors_reasons_and_comments():

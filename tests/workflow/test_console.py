@@ -20,6 +20,7 @@ from api.app import create_app
 from domain.models import Region
 from domain.queue import for_region
 from domain.reasons import ReasonCode
+from domain.timefmt import local_label
 from tests.clock import clock_today
 from tests.workflow.conftest import Harness, new_payload, wait_stage
 from tests.workflow.test_review_sla import round_the_clock, use_calendars
@@ -138,6 +139,12 @@ async def test_opportunity_page_shows_facts_findings_rounds_and_om_forms(
     assert '<label for="reject-comment">' in html
     assert 'name="round" value="1"' in html
     assert 'data-testid="rep-forms"' not in html
+    # The deadline on the queue team's clock names the region and the offset
+    # (Los Angeles: UTC-08:00 or UTC-07:00), never the "PST" Manila shares.
+    assert status.sla_deadline is not None
+    local = local_label(status.sla_deadline, Region.AMER, harness.settings.calendar)
+    assert re.fullmatch(r"\w{3} \d{2} \w{3} \d{2}:\d{2} AMER \(UTC-0[78]:00\)", local)
+    assert f'<span class="muted">{local}</span>' in html
 
 
 async def test_judgment_findings_get_acknowledge_checkboxes(console, harness, example_payload):
@@ -399,6 +406,12 @@ async def test_queue_lists_rows_in_priority_order_with_sla_countdown(
     assert [i["opportunity_id"] for i in lower.json()] == [i["opportunity_id"] for i in api.json()]
     bad_api = await dev_console.get("/queue?region=eu", headers=amer)
     assert bad_api.status_code == 422 and "'AMER', 'EMEA' or 'APAC'" in bad_api.text
+    # Each row's deadline on its queue's clock, labelled by region and offset.
+    deadline = datetime.fromisoformat(by_id[fresh.id]["sla_deadline"])
+    local = local_label(deadline, Region.AMER, dev_harness.settings.calendar)
+    assert local.endswith(" AMER (UTC+00:00)")  # the round-the-clock calendars are in UTC
+    assert f">{local}</time>" in html
+    assert " EMEA (UTC+00:00)</time>" in emea_view.text
     left = by_id[amber.id]["business_time_left_seconds"]
     assert 4.5 * 3600 < left < 5 * 3600 + 60
     assert by_id[fresh.id]["business_time_left_seconds"] > 11.9 * 3600
