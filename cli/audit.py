@@ -218,6 +218,7 @@ def history_export(
             "--all-runs",
             help="Also write each earlier run (the workflow continued as new) beside FILE, "
             "as STEM.run<k>.json (k = 1 for the first run).",
+            metavar="",
         ),
     ] = False,
     as_json: JsonOpt = False,

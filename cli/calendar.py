@@ -42,6 +42,7 @@ WeekendsOpt = Annotated[
         "--weekends",
         help="Also list weekend dates (and holidays falling on them); by default only "
         "closed working weekdays are listed.",
+        metavar="",
     ),
 ]
 

@@ -125,12 +125,15 @@ def kpi(
         ),
     ] = None,
     fiscal: Annotated[
-        bool, typer.Option("--fiscal", help="Read --quarter as a GitLab fiscal quarter.")
+        bool,
+        typer.Option("--fiscal", help="Read --quarter as a GitLab fiscal quarter.", metavar=""),
     ] = False,
     region: RegionOpt = None,
     no_sync: Annotated[
         bool,
-        typer.Option("--no-sync", help="Report from the store as it is; do not read Temporal."),
+        typer.Option(
+            "--no-sync", help="Report from the store as it is; do not read Temporal.", metavar=""
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:

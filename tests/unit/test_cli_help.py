@@ -68,3 +68,19 @@ def test_status_is_always_json_so_its_json_flag_is_taken_but_not_advertised(om):
     assert "--json" not in om("status", "--help").output
     taken = om("status", "006ANY", "--json")
     assert taken.exit_code == 1 and "cannot reach Temporal" in taken.output
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (("history", "export"), "--all-runs"),
+        (("kpi",), "--fiscal"),
+        (("kpi",), "--no-sync"),
+        (("calendar", "show"), "--weekends"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v),
+)
+def test_yes_no_flags_are_shown_without_a_value(om, command, flag):
+    shown = om(*command, "--help").output
+    [line] = [line for line in shown.splitlines() if flag in line and "│" in line]
+    assert "<bool>" not in line
