@@ -35,7 +35,7 @@ from domain.messages import (
     RepAction,
 )
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
-from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id
+from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id, opportunity_id_of
 from domain.queue import QueueItem, order_queue, start_date_of
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
@@ -179,7 +179,7 @@ class Approvals:
             priority = attrs.get("OmPriority") or ""
             items.append(
                 QueueItem(
-                    opportunity_id=execution_id.removeprefix("opportunity-"),
+                    opportunity_id=opportunity_id_of(execution_id),
                     stage=attrs.get("OmStage") or "",
                     region=home,
                     queue_region=queue_region,

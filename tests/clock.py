@@ -20,6 +20,8 @@ import os
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from temporalio.testing import WorkflowEnvironment
+
 PIN_VARIABLE = "OM_TEST_NOW"
 
 _started_wall = time.time()
@@ -53,7 +55,7 @@ def clock_today() -> date:
     return clock_now().date()
 
 
-async def pin_server_clock(env: object) -> None:
+async def pin_server_clock(env: WorkflowEnvironment) -> None:
     """Move a time-skipping environment's clock forward to the pinned instant.
 
     The test server's clock only moves forward, so a pinned instant in the
@@ -62,11 +64,11 @@ async def pin_server_clock(env: object) -> None:
     pinned = pinned_instant()
     if pinned is None:
         return
-    current: datetime = await env.get_current_time()  # type: ignore[attr-defined]
+    current = await env.get_current_time()
     if pinned < current - timedelta(seconds=5):
         raise RuntimeError(
             f"{PIN_VARIABLE}={pinned.isoformat()} is before the test server's clock "
             f"({current.isoformat()}): pin an instant in the future"
         )
     if pinned > current:
-        await env.sleep(pinned - current)  # type: ignore[attr-defined]
+        await env.sleep(pinned - current)
