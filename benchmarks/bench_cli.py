@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cli.dev import start_temporal, stop_process, temporal_binary  # noqa: E402
-from loadtest.stack import free_port  # noqa: E402
+from loadtest.ports import free_port  # noqa: E402
 
 OM = str(Path(sys.executable).parent / "om")
 FIXTURE = ROOT / "tests" / "fixtures" / "opportunity.example.json"

@@ -73,11 +73,11 @@ from domain.errors import Refused  # noqa: E402
 from domain.models import Opportunity, Region  # noqa: E402
 from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id  # noqa: E402
 from loadtest.cycle import Case, Driver, make_cases, run_cycles, seed_cases  # noqa: E402
+from loadtest.ports import free_port  # noqa: E402
 from loadtest.stack import (  # noqa: E402
     OM_BIN,
     SandboxProcess,
     TemporalServer,
-    free_port,
     om_env,
 )
 from om.approvals import Approvals  # noqa: E402

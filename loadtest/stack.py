@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli.dev import start_temporal, stop_process
+from loadtest.ports import free_port
 from sandbox.client import SandboxAdminClient
 
 OM_BIN = str(Path(sys.executable).parent / "om")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

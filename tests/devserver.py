@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cli.dev import start_temporal, stop_process
-from loadtest.stack import free_port
+from loadtest.ports import free_port
 
 
 @contextmanager

@@ -25,7 +25,8 @@ import psutil
 import pytest
 
 from cli.sandbox import sandbox_app
-from loadtest.stack import TemporalServer, free_port
+from loadtest.ports import free_port
+from loadtest.stack import TemporalServer
 from sandbox.server import SandboxInfo
 from tests.cli_runner import in_process_cli
 

@@ -29,7 +29,7 @@ from temporalio.client import Client
 
 from cli.dev_processes import DevProcesses, RecordedProcess, read_record, write_record
 from domain.names import APPROVAL_WORKFLOWS_QUERY
-from loadtest.stack import free_port
+from loadtest.ports import free_port
 from om.approvals import Approvals
 from om.client import connect
 from om.settings import Settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -29,6 +28,7 @@ from activities.errors import (
 from activities.notifications import NotificationActivities, NotificationClient
 from cli.sandbox import sandbox_app
 from domain.messages import Notification
+from loadtest.ports import free_port
 from om.settings import Settings
 from sandbox.client import SandboxAdminClient
 from sandbox.server import SandboxInfo
@@ -147,9 +147,7 @@ async def test_timeout_and_refused_connection_are_retryable(sandbox, faults):
     faults.set_faults({"notifications": {"delay_seconds": 0.6, "count": 1}})
     with pytest.raises(ServiceUnavailable, match="timed out"):
         await slow.send(note(fresh_id()))
-    with socket.socket() as sock:  # a port nobody listens on once closed
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens on it
     gone = NotificationClient(ServiceSettings(url=f"http://127.0.0.1:{port}/chat/webhook"))
     with pytest.raises(ServiceUnavailable, match="unreachable") as raised:
         await gone.send(note(fresh_id()))

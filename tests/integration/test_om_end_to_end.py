@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,20 +25,15 @@ from activities.salesforce import SalesforceAdapter
 from cli.dev import start_temporal, stop_process
 from domain.models import Region
 from domain.timefmt import local_label
+from loadtest.ports import free_port
 
 OM_BIN = str(Path(sys.executable).parent / "om")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("temporal")
-    port = _free_port()
+    port = free_port()
     process = start_temporal(folder / "temporal.db", folder / "temporal.log", port, ui_port=None)
     yield f"127.0.0.1:{port}"
     stop_process(process)

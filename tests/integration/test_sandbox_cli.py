@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.sandbox import sandbox_app
+from loadtest.ports import free_port
 from om.settings import load_settings
 
 runner = CliRunner()
@@ -114,9 +114,7 @@ def stopped_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_commands_say_when_the_sandbox_is_not_running(stopped_home: Path):
     one_line_error(runner.invoke(sandbox_app, ["info"]), "not running")
     one_line_error(runner.invoke(sandbox_app, ["show", "0065e00000DEMO01"]), "not running")
-    with socket.socket() as sock:  # a port nobody listens on once closed
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens on it
     (stopped_home / "sandbox.json").write_text(
         json.dumps({"admin_url": f"http://127.0.0.1:{port}/__sandbox", "session_id": "x"})
     )

@@ -16,7 +16,7 @@ import workflows
 from cli.audit import register
 from cli.replay import ReplayAborted, ReplaySource, replay_in_processes
 from domain.messages import ActivityName, ApprovalInput, ApprovalStatus, CrmUpdate
-from loadtest.stack import free_port
+from loadtest.ports import free_port
 from workflows.opportunity_approval import _RETRY, _TIMEOUT, OpportunityApprovalWorkflow
 
 HISTORIES = Path(__file__).parents[1] / "histories"
