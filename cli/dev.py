@@ -103,7 +103,7 @@ def start_temporal(
         if on_spawn is not None:
             on_spawn(process)
         deadline = time.monotonic() + 60
-        while not _port_open(port):
+        while not (_port_open(port) and _frontend_serving(port)):
             if process.poll() is not None:
                 raise SystemExit(f"error: the Temporal dev server exited; see {log}")
             if time.monotonic() > deadline:
@@ -113,6 +113,23 @@ def start_temporal(
         stop_process(process)
         raise
     return process
+
+
+def _frontend_serving(port: int) -> bool:
+    """The frontend answers its health check. An open port is not enough:
+    on a busy machine the frontend listens a while before it serves, and a
+    client connecting then fails with "Frontend is not healthy yet"."""
+    try:
+        check = subprocess.run(
+            [temporal_binary(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return check.returncode == 0 and "NOT_SERVING" not in check.stdout
 
 
 def _port_open(port: int) -> bool:
