@@ -515,9 +515,7 @@ def override_report(rounds: Sequence[ReviewRound]) -> OverrideReport:
     by_code = Counter(code for r in overridden for code in dict.fromkeys(r.overrides))
     return OverrideReport(
         approvals=len(overridden),
-        by_specialist=dict(
-            sorted(Counter(r.decided_by or "unknown" for r in overridden).items())
-        ),
+        by_specialist=dict(sorted(Counter(r.decided_by or "unknown" for r in overridden).items())),
         by_code=[ReasonCount(code=c, count=n) for c, n in sorted(by_code.items())],
         billing_rejected=sum(r.finance_outcome == REJECTED for r in overridden),
         awaiting_billing=sum(r.finance_outcome is None for r in overridden),

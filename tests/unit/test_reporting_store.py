@@ -345,9 +345,8 @@ def test_an_overridden_approval_is_stored_with_its_codes_and_counted(store):
 
 def test_a_store_made_before_a_column_existed_gains_it(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    with ReportingStore(url) as opened:
-        with opened.engine.begin() as conn:
-            conn.execute(sa.text("ALTER TABLE rounds DROP COLUMN overrides"))
+    with ReportingStore(url) as opened, opened.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE rounds DROP COLUMN overrides"))
     with ReportingStore(url) as reopened:
         project_history(
             reopened,
