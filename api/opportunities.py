@@ -29,6 +29,13 @@ class DecisionBody(BaseModel):
     acknowledged: list[str] = Field(
         default_factory=list, description="Judgment findings the specialist checked"
     )
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="OM approval only: codes of the round's hard findings the approver "
+        "overrides (approves anyway). Each hard finding must be named, with a non-empty "
+        "`comment` saying why; otherwise the approval is refused with 422 naming the "
+        "missing codes, and nothing is recorded.",
+    )
 
 
 class RepBody(BaseModel):
@@ -65,6 +72,7 @@ async def decide(
         body.acknowledged,
         # Scoped to the person, so one user's key never answers for another.
         update_id=f"{who.email}:{idempotency_key}" if idempotency_key else None,
+        overrides=body.overrides,
     )
 
 

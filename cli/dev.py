@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ from om.settings import DevPorts, Settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from domain.models import Opportunity
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
@@ -217,6 +220,27 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         print(_stopped_line(in_flight), flush=True)
 
 
+# The demo deal submitted as if half its first round's SLA had passed, so an
+# SLA warning is in `om sandbox notifications` right after the first start.
+SLA_WARNING_DEMO = "0065e00000DEMO09"
+
+
+def demo_submitted_at(settings: Settings) -> Callable[[Opportunity], datetime | None]:
+    """When each demo deal counts as submitted: now, except `SLA_WARNING_DEMO`,
+    backdated in its region's calendar so its 50% warning is due at once
+    whatever the day and hour of the first `make run`."""
+    from domain.sla import backdated_for_warning
+
+    def submitted_at(opportunity: Opportunity) -> datetime | None:
+        if opportunity.id != SLA_WARNING_DEMO:
+            return None
+        return backdated_for_warning(
+            opportunity.account.region, datetime.now(UTC), settings.calendar
+        )
+
+    return submitted_at
+
+
 def _stopped_line(in_flight: int | None) -> str:
     """The last line of `om dev`: how much work the next start picks up."""
     if in_flight is None:  # not counted: Temporal never answered
@@ -286,7 +310,9 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> int | N
     if demo_pending is not None:
         # Idempotent: only opportunities still awaiting signature are
         # submitted, and a running workflow is found, not started again.
-        started = await submit_all(Approvals(client, settings), settings)
+        started = await submit_all(
+            Approvals(client, settings), settings, submitted_at=demo_submitted_at(settings)
+        )
         demo_pending.unlink(missing_ok=True)
         print(f"om dev: submitted {started} demo opportunities for approval", flush=True)
     _print_banner(settings, info, ports)

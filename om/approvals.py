@@ -242,6 +242,7 @@ class Approvals:
         round_: int | None = None,
         acknowledged: list[str] | None = None,
         update_id: str | None = None,
+        overrides: list[str] | None = None,
     ) -> DecisionReceipt:
         """Send an OM or Billing decision; Refused when the workflow turns it away.
 
@@ -256,6 +257,7 @@ class Approvals:
             comment=comment,
             round=round_,
             acknowledged=acknowledged or [],
+            overrides=[code.strip().upper() for code in overrides or [] if code.strip()],
         )
         return await self._update(
             opportunity_id, OpportunityApprovalWorkflow.decide, decision, update_id

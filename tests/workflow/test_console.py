@@ -168,6 +168,32 @@ async def test_judgment_findings_get_acknowledge_checkboxes(console, harness, ex
     await wait_stage(harness, opp.id, "finance_review")
 
 
+async def test_hard_findings_get_override_checkboxes_and_a_required_comment(
+    console, harness, example_payload
+):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas", order_form=None))
+    csrf = await sign_in(console, "demo-om-amer")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert 'id="override-ORDER_FORM_MISSING" name="overrides"' in html
+    assert '<label for="approve-comment">Why the deal may be booked anyway (required)' in html
+    url = f"/console/opportunities/{opp.id}/decide"
+    form = {"csrf": csrf, "stage": "om", "action": "approve", "round": "1", "comment": "paper"}
+
+    unticked = await console.post(url, data=form)
+    assert unticked.status_code == 422 and 'role="alert"' in unticked.text
+    assert "must be fixed: ORDER_FORM_MISSING" in unticked.text
+    silent = await console.post(
+        url, data={**form, "comment": "", "overrides": "ORDER_FORM_MISSING"}
+    )
+    assert silent.status_code == 422 and "needs a comment" in silent.text
+    assert (await harness.status(opp.id)).stage == "om_review"
+
+    ticked = await console.post(url, data={**form, "overrides": "ORDER_FORM_MISSING"})
+    assert ticked.status_code == 303
+    status = await wait_stage(harness, opp.id, "finance_review")
+    assert status.rounds[0].overrides == ["ORDER_FORM_MISSING"]
+
+
 async def test_auditor_sees_everything_but_no_controls_and_posts_are_403(
     console, harness, example_payload
 ):
