@@ -190,9 +190,11 @@ class _ConsoleSessions:
 
 
 def install_sessions(app: FastAPI) -> None:
-    """Console sessions in a cookie signed with the console secret; the
-    cookie itself lives no longer than `console_max_age`."""
-    max_age = int(app.state.settings.console_max_age.total_seconds())
+    """Console sessions in a cookie signed with the console secret. The
+    limits are checked on the session's own times (`signed_in`); the cookie
+    outlives them by an hour so an ended session is still seen, and the
+    person told it expired, rather than silently gone."""
+    max_age = int(app.state.settings.console_max_age.total_seconds()) + 3600
     app.add_middleware(_ConsoleSessions, secret=console_secret(app), max_age=max_age)
 
 
@@ -206,7 +208,7 @@ def start_session(request: Request, user: RosterUser, via: str, **extra: Any) ->
     looked up again on every request; people mapped by group carry their
     role and regions until the session ends."""
     request.session.clear()
-    now = int(_now())
+    now = round(_now(), 3)
     on_roster = settings_of(request).user(user.email) is not None
     request.session.update(
         sid=secrets.token_urlsafe(18),
@@ -265,7 +267,7 @@ def signed_in(request: Request) -> RosterUser | None:
         session.clear()
         return None
     if now - float(session.get("seen", 0)) > min(60.0, idle / 4):
-        session["seen"] = int(now)  # re-signed into the cookie with this response
+        session["seen"] = round(now, 3)  # re-signed into the cookie with this response
     return user
 
 
