@@ -10,7 +10,8 @@ console's sign-in does, so the same roles and regions apply either way.
 
 Keys are cached for `oidc.jwks_cache_seconds` by PyJWT's `PyJWKClient`; a
 token signed with a key id the cache does not know fetches the key set
-again at once, which is how a provider's key rotation is picked up.
+again at once (at most every 10 seconds), which is how a provider's key
+rotation is picked up.
 
 Kept apart from `api.deps` so the authorization order there stays one
 readable function: it asks this module only when the roster does not know
@@ -20,6 +21,7 @@ the token.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -48,6 +50,7 @@ class AccessTokens:
         self.oidc = oidc
         self._keys: jwt.PyJWKClient | None = None
         self._lock = threading.Lock()
+        self._refreshed = float("-inf")
 
     def _key_client(self) -> jwt.PyJWKClient:
         """The JWKS client, found through discovery on first use."""
@@ -76,7 +79,7 @@ class AccessTokens:
         try:
             return self._checked(token, refresh=False)
         except InvalidAccessToken as error:
-            if not error.args[0].startswith(_BAD_SIGNATURE) or _has_kid(token):
+            if not error.args[0].startswith(_BAD_SIGNATURE) or _kid(token) is not None:
                 raise
         # A token without a key id that the cached key does not verify: the
         # provider may have rotated its only key. Fetch the keys once more.
@@ -87,9 +90,12 @@ class AccessTokens:
         the set again for an unknown one), or the provider's only key when
         the token names none (RFC 7515 lets a single-key issuer omit it)."""
         keys = self._key_client()
+        kid = _kid(token)
         try:
-            if _has_kid(token):
-                return keys.get_signing_key_from_jwt(token).key
+            if kid is not None:
+                return self._key_by_id(keys, kid)
+            if refresh and not self._may_refresh():
+                raise InvalidAccessToken(_BAD_SIGNATURE)
             found = keys.get_signing_keys(refresh=refresh)
         except jwt.PyJWKClientConnectionError as error:
             raise ProviderUnavailable(f"could not read the provider's keys: {error}") from error
@@ -102,6 +108,26 @@ class AccessTokens:
                 "the token names no key id (kid) and the provider has several keys"
             )
         return found[0].key
+
+    def _key_by_id(self, keys: jwt.PyJWKClient, kid: str) -> Any:
+        """The cached key `kid`, or, for an id the cache does not know, the key
+        set fetched again (at most every `_REFRESH_SECONDS`, so tokens with
+        made-up key ids cannot make the API hammer the provider)."""
+        match = next((k for k in keys.get_signing_keys() if k.key_id == kid), None)
+        if match is None and self._may_refresh():
+            fresh = keys.get_signing_keys(refresh=True)
+            match = next((k for k in fresh if k.key_id == kid), None)
+        if match is None:
+            raise InvalidAccessToken(f"no key of the identity provider has key id {kid!r}")
+        return match.key
+
+    def _may_refresh(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._refreshed < _REFRESH_SECONDS:
+                return False
+            self._refreshed = now
+            return True
 
     def _checked(self, token: str, refresh: bool) -> dict[str, Any]:
         key = self._signing_key(token, refresh)
@@ -133,13 +159,15 @@ class AccessTokens:
 
 
 _BAD_SIGNATURE = "signature does not verify against the provider's keys"
+_REFRESH_SECONDS = 10.0
 
 
-def _has_kid(token: str) -> bool:
+def _kid(token: str) -> str | None:
     try:
-        return bool(jwt.get_unverified_header(token).get("kid"))
+        kid = jwt.get_unverified_header(token).get("kid")
     except jwt.DecodeError as error:
         raise InvalidAccessToken(f"not a JWT ({error})") from error
+    return str(kid) if kid else None
 
 
 def _looks_like_jwt(token: str) -> bool:
