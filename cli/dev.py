@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import shutil
 import signal
 import socket
@@ -202,6 +203,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         ).with_sandbox_defaults()
         if settings.intake_secret is None:
             settings = settings.model_copy(update={"intake_secret": SecretStr(DEMO_INTAKE_SECRET)})
+        settings = demo_settings(settings, home)
         in_flight = asyncio.run(
             _serve(settings, info, demo_pending if demo and submit_demo else None)
         )
@@ -239,6 +241,28 @@ def demo_submitted_at(settings: Settings) -> Callable[[Opportunity], datetime | 
         )
 
     return submitted_at
+
+
+def demo_settings(settings: Settings, home: Path) -> Settings:
+    """Demo mode on (one-click sign-in as the demo roster), and a console
+    secret kept in the home when none is set, so console sessions and open
+    forms survive a restart of `make run`."""
+    update: dict[str, Any] = {"demo": True}
+    if settings.console_secret is None:
+        update["console_secret"] = SecretStr(home_console_secret(home))
+    return settings.model_copy(update=update)
+
+
+def home_console_secret(home: Path) -> str:
+    """The home's console secret (`<home>/console-secret`, owner-only), made on first use."""
+    path = home / "console-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        secret = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.write_text(secret)
+        return secret
 
 
 def _stopped_line(in_flight: int | None) -> str:
@@ -352,7 +376,7 @@ Order Management orchestrator is up.
   Temporal UI      {ui}
   Temporal server  {settings.temporal_address} (namespace {settings.temporal_namespace})
   HTTP API         http://127.0.0.1:{ports.api}   (OpenAPI docs at /docs)
-  Console          http://127.0.0.1:{ports.api}/console   (sign in as one of the demo users)
+  Console          http://127.0.0.1:{ports.api}/console   (demo mode: a demo user in one click)
   Intake webhook   POST http://127.0.0.1:{ports.api}/intake/salesforce, X-OM-Signature =
                    hex HMAC-SHA256 of the body with the intake secret ({secret_note})
   Salesforce       {info.salesforce_instance_url}  (sandbox, TLS CA {info.ca_file})

@@ -37,6 +37,7 @@ from domain.messages import (
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
 from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id, opportunity_id_of
 from domain.queue import QueueItem, order_queue, start_date_of
+from om.identity import recall
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
 from workflows import search_attributes as sa
@@ -83,7 +84,7 @@ class Approvals:
 
     def actor(self, email: str) -> Actor:
         """The roster entry for `email` as an Actor; UnknownUser otherwise."""
-        user = self.settings.user(email)
+        user = self.settings.user(email) or recall(email)  # recall: mapped by group (om.identity)
         if user is None:
             raise UnknownUser(email)
         return Actor(email=user.email, role=user.role, regions=user.regions)

@@ -52,6 +52,7 @@ class LiveConsole:
             # The pages serve the queue from the app's shared listing; a short
             # max age keeps the tests quick while they still go through it.
             queue_cache_seconds=1,
+            demo=True,  # one-click demo sign-in, as `make run` serves it
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

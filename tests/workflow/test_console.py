@@ -39,7 +39,10 @@ async def sign_in(client: httpx.AsyncClient, token: str) -> str:
     return found.group(1)
 
 
-def _client(harness: Harness) -> httpx.AsyncClient:
+def _client(harness: Harness, demo: bool = True) -> httpx.AsyncClient:
+    """The console in demo mode (one-click demo sign-in), as `om dev` serves it.
+    The harness's own settings (tests change its calendars after this)."""
+    harness.settings.demo = demo
     app = create_app(harness.settings, harness.env.client)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console")
 
@@ -103,6 +106,19 @@ async def test_pages_need_sign_in_and_the_session_cookie_is_httponly_lax(console
     out = await console.post("/console/logout", data={"csrf": csrf})
     assert out.status_code == 303
     assert (await console.get("/console/queue")).status_code == 303
+
+
+async def test_one_click_demo_sign_in_only_in_demo_mode(harness):
+    async with _client(harness, demo=False) as console:
+        login = await console.get("/console/login")
+        assert login.status_code == 200 and "data-email=" not in login.text
+        clicked = await console.post("/console/login", data={"email": "om.amer@example.com"})
+        assert clicked.status_code == 401 and "not a one-click demo user" in clicked.text
+        assert "om_console" not in clicked.headers.get("set-cookie", "")
+        # Roster tokens stay, for service accounts.
+        pasted = await console.post("/console/login", data={"token": "demo-om-amer"})
+        assert pasted.status_code == 303
+        assert "You are signed in as Alex OM (AMER)" in (await console.get("/console/login")).text
 
 
 # ---- opportunity page -----------------------------------------------------------------
