@@ -25,12 +25,14 @@ WATCHED = (*CLIENTS, "temporalio", "holidays", "uvicorn", "httpx", "requests")
 # everything already), through the app `om` runs; the top-level packages
 # it loaded are the last line of stdout.
 PROBE = """
-import json, sys
+import json, os, sys
 from typer.testing import CliRunner
 from cli.main import app
 result = CliRunner().invoke(app, sys.argv[1:], catch_exceptions=False)
 loaded = sorted({name.split(".")[0] for name in sys.modules} & set(%r))
 print(json.dumps({"exit_code": result.exit_code, "output": result.output, "loaded": loaded}))
+sys.stdout.flush()
+os._exit(0)  # as `om` itself exits (cli.main.main): no teardown of the SDK's threads
 """
 
 
