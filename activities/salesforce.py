@@ -28,9 +28,12 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import jwt
 import requests
 from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -94,6 +97,36 @@ class _PinnedSession(requests.Session):
         return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
+class LoginRoute(HTTPAdapter):
+    """A transport adapter that sends the requests for one sign-in host to
+    another address (an egress proxy, the local sandbox).
+
+    Mounted on the session handed to simple-salesforce, so the library signs
+    in exactly as against Salesforce (the JWT audience, the token URL's path
+    and form) while the bytes go where `target` says.
+    """
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target.rstrip("/")
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        parts = urlsplit(str(request.url))
+        request.url = self.target + parts.path + (f"?{parts.query}" if parts.query else "")
+        return super().send(request, *args, **kwargs)
+
+
+def login_domain(domain: str | None) -> str:
+    """simple-salesforce's `domain` (the host is `https://<domain>.salesforce.com`)
+    from the setting: login, test, a My Domain name (acme.my) or its full host
+    or URL (https://acme.my.salesforce.com)."""
+    value = (domain or "login").strip().lower()
+    value = value.removeprefix("https://").removeprefix("http://").rstrip("/")
+    return value.removesuffix(".salesforce.com") or "login"
+
+
 def soql_quote(value: str) -> str:
     """`value` as a SOQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -129,10 +162,63 @@ class SalesforceAdapter:
         return bool(self.settings.username and self.settings.password)
 
     @property
+    def uses_jwt(self) -> bool:
+        """The OAuth 2.0 JWT bearer flow: a new token is one signed assertion away."""
+        s = self.settings
+        return bool(s.username and s.consumer_key and s.privatekey_file)
+
+    @property
     def can_renew_session(self) -> bool:
-        """An expired session can be replaced: by logging in again, or by
+        """An expired session can be replaced: by signing in again, or by
         reading the token file that a refresh job keeps current."""
-        return self.uses_login or self.settings.session_id_file is not None
+        return self.uses_jwt or self.uses_login or self.settings.session_id_file is not None
+
+    def _http_session(self) -> requests.Session:
+        s = self.settings
+        session = self._session or _PinnedSession(s.ca_file, REQUEST_TIMEOUT_SECONDS)
+        if s.login_url:
+            session.mount(
+                f"https://{login_domain(s.domain)}.salesforce.com/", LoginRoute(s.login_url)
+            )
+        return session
+
+    def _connect_jwt(self, session: requests.Session) -> Salesforce:
+        s = self.settings
+        key_file = Path(str(s.privatekey_file))
+        try:
+            key_file.read_bytes()
+        except OSError as exc:
+            raise NotConfigured(
+                f"salesforce.privatekey_file: cannot read {key_file} ({exc.strerror or exc})",
+                service=SERVICE,
+            ) from exc
+        domain = login_domain(s.domain)
+        try:
+            return Salesforce(
+                username=s.username,
+                consumer_key=s.consumer_key,
+                privatekey_file=str(key_file),
+                domain=domain,
+                version=s.api_version,
+                session=session,
+            )
+        except SalesforceAuthenticationFailed as exc:
+            raise AuthenticationFailed(
+                f"Salesforce JWT sign-in at https://{domain}.salesforce.com failed for "
+                f"{s.username}: {exc.code}: {exc.auth_message}",
+                service=SERVICE,
+                code=str(exc.code or ""),
+            ) from exc
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:  # not an RSA private key
+            raise NotConfigured(
+                f"salesforce.privatekey_file: {key_file} is not a usable private key ({exc})",
+                service=SERVICE,
+            ) from exc
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(
+                f"Salesforce sign-in unreachable at https://{domain}.salesforce.com: {exc}",
+                service=SERVICE,
+            ) from exc
 
     def _session_id(self) -> str | None:
         s = self.settings
@@ -149,7 +235,9 @@ class SalesforceAdapter:
 
     def _connect(self) -> Salesforce:
         s = self.settings
-        session = self._session or _PinnedSession(s.ca_file, REQUEST_TIMEOUT_SECONDS)
+        session = self._http_session()
+        if self.uses_jwt:
+            return self._connect_jwt(session)
         if self.uses_login:
             try:
                 return Salesforce(

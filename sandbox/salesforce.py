@@ -6,6 +6,7 @@
     GET   /services/data/vXX.X/query/?q=SOQL                 -> {"totalSize", "done", "records"}
     GET   /services/data/vXX.X/query/{cursor}                -> the next page of a query
     POST  /services/data/vXX.X/composite/sobjects            -> create up to 200 records
+    POST  /services/oauth2/token                             -> JWT bearer sign-in (sandbox.oauth)
     PATCH /services/data/vXX.X/composite/sobjects            -> update up to 200 records
 
 Errors come in Salesforce's shape, a JSON list
@@ -37,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
 from sandbox.faults import injected
+from sandbox.oauth import TOKEN_PATH, oauth_error, token_grant
 from sandbox.schema import (
     READ_ONLY,
     REQUIRED_ON_CREATE,
@@ -89,6 +91,10 @@ def _sobject(name: str) -> str:
             f"sObject type '{name}' is not supported by the sandbox",
         )
     return sobject
+
+
+def _soql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _with_attributes(
@@ -188,9 +194,31 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
             return error_response(
                 fault.status, fault.code, f"Sandbox fault injection: {fault.code}"
             )
+        if request.url.path == TOKEN_PATH:
+            return await call_next(request)
         if bearer(request.headers.get("authorization")) != state.salesforce_session:
             return error_response(401, "INVALID_SESSION_ID", "Session expired or invalid")
         return await call_next(request)
+
+    def known_user(username: str) -> bool:
+        app_user = state.connected_app
+        if app_user is not None and username.lower() == app_user.username.lower():
+            return True
+        rows = store.query(
+            parse(f"SELECT Id FROM User WHERE Email = {_soql_string(username)} AND IsActive = true")
+        )
+        return bool(rows)
+
+    @app.post(TOKEN_PATH)
+    async def oauth_token(request: Request) -> JSONResponse:
+        if state.connected_app is None:
+            return oauth_error("invalid_client_id", "client identifier invalid")
+        answer = await token_grant(
+            request, state.connected_app, known_user, state.salesforce_session, state.instance_url
+        )
+        if answer.status_code == 200:
+            state.token_requests += 1
+        return answer
 
     @app.get("/services/data/v{version}/sobjects/{name}/{record_id}")
     def get_record(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.faults import Faults
+from sandbox.oauth import ConnectedApp
 from sandbox.store import Store
 
 
@@ -31,6 +32,12 @@ class SandboxState:
     salesforce_session: str = ""
     """The session the Salesforce API accepts; starts as `session_id`, which
     stays the admin API's token when this one is rotated."""
+    connected_app: ConnectedApp | None = None
+    """The connected app the JWT bearer flow signs in through (None: no JWT)."""
+    instance_url: str = ""
+    """The Salesforce API's own address, answered as `instance_url` by the token endpoint."""
+    token_requests: int = 0
+    """JWT grants answered (tests count sign-ins)."""
 
     def write_session_file(self) -> None:
         """Publish the current session where a token-refresh job would."""
