@@ -400,6 +400,11 @@ class SalesforceAdapter:
                 ) from exc
             raise
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """Salesforce's describe of `sobject`: its fields with type and the
+        integration user's access (what `om salesforce doctor` checks)."""
+        return dict(self._call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe()))
+
     def query(self, soql: str) -> list[dict[str, Any]]:
         """Every record `soql` selects (all pages), without Salesforce's `attributes`."""
         result = self._call("run a query", lambda sf: sf.query_all(soql))

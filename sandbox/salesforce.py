@@ -1,5 +1,6 @@
 """The Salesforce stand-in: the REST API as simple-salesforce calls it, over TLS.
 
+    GET   /services/data/vXX.X/sobjects/{Object}/describe       -> the object's fields
     GET   /services/data/vXX.X/sobjects/{Object}/{Id}[?fields=A,B]
     PATCH /services/data/vXX.X/sobjects/{Object}/{Id}        -> 204
     POST  /services/data/vXX.X/sobjects/{Object}/            -> 201 {"id", "success", "errors"}
@@ -40,6 +41,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 from sandbox.faults import injected
 from sandbox.oauth import TOKEN_PATH, oauth_error, token_grant
 from sandbox.schema import (
+    CALCULATED,
     READ_ONLY,
     REQUIRED_ON_CREATE,
     SOBJECTS,
@@ -123,7 +125,7 @@ def _coerce(state: SandboxState, sobject: str, name: str, value: Any) -> tuple[s
         raise SalesforceError(
             400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}", [name]
         )
-    if field in READ_ONLY:
+    if field in READ_ONLY or field in CALCULATED.get(sobject, ()):
         raise SalesforceError(
             400,
             "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -219,6 +221,45 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         if answer.status_code == 200:
             state.token_requests += 1
         return answer
+
+    @app.get("/services/data/v{version}/sobjects/{name}/describe")
+    @app.get("/services/data/v{version}/sobjects/{name}/describe/")
+    def describe(version: str, name: str) -> JSONResponse:
+        """The describe answer the doctor reads: name, type and the integration
+        user's access per field. `state.schema_changes` ("Object.Field" ->
+        a type, or None for absent) stands in for an org whose fields differ."""
+        sobject = _sobject(name)
+        fields = []
+        for field, kind in SOBJECTS[sobject].items():
+            key = f"{sobject}.{field}"
+            if key in state.schema_changes:
+                changed = state.schema_changes[key]
+                if changed is None:
+                    continue
+                kind = changed  # type: ignore[assignment]
+            writable = field not in READ_ONLY and field not in CALCULATED.get(sobject, ())
+            fields.append(
+                {
+                    "name": field,
+                    "type": kind,
+                    "calculated": field in CALCULATED.get(sobject, ()),
+                    "createable": writable,
+                    "updateable": writable,
+                    "nillable": field not in ("Id", *REQUIRED_ON_CREATE[sobject]),
+                    "custom": field.endswith("__c"),
+                }
+            )
+        return JSONResponse(
+            {
+                "name": sobject,
+                "custom": sobject.endswith("__c"),
+                "queryable": True,
+                "createable": True,
+                "updateable": True,
+                "fields": fields,
+                "urls": {"sobject": f"/services/data/v{version}/sobjects/{sobject}"},
+            }
+        )
 
     @app.get("/services/data/v{version}/sobjects/{name}/{record_id}")
     def get_record(

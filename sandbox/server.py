@@ -162,8 +162,12 @@ class Sandbox:
         support_desk_port: int = 0,
         license_port: int = 0,
         query_page_size: int = 2000,
+        schema_changes: dict[str, str | None] | None = None,
     ) -> None:
         self.home = Path(home)
+        self.schema_changes = dict(schema_changes or {})
+        """Describe differences from the shipped metadata ("Object.Field" ->
+        type, or None for a missing field): an org not fully deployed."""
         self.query_page_size = query_page_size
         self.host = host
         self.ports = {
@@ -203,6 +207,7 @@ class Sandbox:
                 "notifications_token", lambda: "chat-" + secrets.token_urlsafe(24)
             ),
             query_page_size=self.query_page_size,
+            schema_changes=self.schema_changes,
             session_file=self.home / SESSION_FILE,
         )
         state.salesforce_session = store.meta("salesforce_session", lambda: state.session_id)

@@ -37,6 +37,9 @@ class SandboxState:
     instance_url: str = ""
     """The Salesforce API's own address, answered as `instance_url` by the token endpoint."""
     token_requests: int = 0
+    schema_changes: dict[str, str | None] = field(default_factory=dict)
+    """"Object.Field" -> the type describe answers, or None to leave it out:
+    an org that lacks a shipped field or has it with another type."""
     """JWT grants answered (tests count sign-ins)."""
 
     def write_session_file(self) -> None:
