@@ -65,6 +65,15 @@ class SalesforceSettings(BaseModel):
         description="Reach the sign-in host at this address instead (an egress proxy, or "
         "the local sandbox); the JWT audience still names the sign-in host",
     )
+    bulk_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Reads expected to return at least this many rows (a SELECT COUNT() "
+        "first) go through Bulk API 2.0 query jobs instead of REST paging; 0: never",
+    )
+    bulk_page_size: int = Field(
+        default=50_000, ge=1, description="Rows per Bulk API 2.0 results page (maxRecords)"
+    )
     fields: SalesforceFields = Field(default_factory=SalesforceFields)
 
 

@@ -21,6 +21,8 @@ post instead of writing a second.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import re
 import threading
@@ -127,6 +129,33 @@ def login_domain(domain: str | None) -> str:
     return value.removesuffix(".salesforce.com") or "login"
 
 
+_COUNT_FORM = re.compile(r"^\s*SELECT\s.+?\sFROM\s+", re.IGNORECASE | re.DOTALL)
+_ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+[\w.]+(\s+(ASC|DESC))?", re.IGNORECASE)
+_FROM = re.compile(r"\sFROM\s+(\w+)", re.IGNORECASE)
+
+
+def _text(value: str) -> str | None:
+    return value if value != "" else None
+
+
+def _boolean(value: str) -> bool | None:
+    return None if value == "" else value.lower() == "true"
+
+
+def _number(value: str) -> float | None:
+    return None if value == "" else float(value)
+
+
+_CSV_TYPES = {
+    "boolean": _boolean,
+    "double": _number,
+    "currency": _number,
+    "percent": _number,
+    "int": _number,
+}
+"""Describe type -> how a Bulk API CSV cell becomes the value REST would answer."""
+
+
 def soql_quote(value: str) -> str:
     """`value` as a SOQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -155,6 +184,7 @@ class SalesforceAdapter:
         self._session = session
         self._sf: Salesforce | None = None
         self._lock = threading.Lock()
+        self._types: dict[str, dict[str, str]] = {}
 
     @property
     def uses_login(self) -> bool:
@@ -437,6 +467,70 @@ class SalesforceAdapter:
         except requests.RequestException as exc:
             raise ServiceUnavailable(
                 f"Salesforce unreachable while paging a query: {exc}", service=SERVICE
+            ) from exc
+
+    def count(self, soql: str) -> int:
+        """How many records `soql` selects: its `SELECT COUNT()` form's totalSize."""
+        counted = _COUNT_FORM.sub("SELECT COUNT() FROM ", soql, count=1)
+        counted = _ORDER_BY.sub("", counted)
+        result = self._call("count a query's rows", lambda sf: sf.query(counted))
+        return int(result["totalSize"])
+
+    def query_large(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Stream a read that may be large: through a Bulk API 2.0 query job
+        when it selects at least `settings.bulk_threshold` records (one
+        COUNT() asks first), else by REST paging (`query_iter`). Both yield
+        the same typed records."""
+        threshold = self.settings.bulk_threshold
+        if threshold > 0 and self.count(soql) >= threshold:
+            return self.query_bulk(soql)
+        return self.query_iter(soql)
+
+    def _field_types(self, sobject: str) -> dict[str, str]:
+        with self._lock:
+            cached = self._types.get(sobject.lower())
+        if cached is None:
+            described = self.describe(sobject)
+            cached = {str(f["name"]): str(f["type"]) for f in described.get("fields", [])}
+            with self._lock:
+                self._types[sobject.lower()] = cached
+        return cached
+
+    def query_bulk(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Stream the records of a Bulk API 2.0 query job (simple-salesforce's
+        bulk2: create, poll until JobComplete, CSV pages by locator).
+
+        CSV carries text only, so each value is typed back from the object's
+        describe (booleans, numbers; an empty cell is null), matching what
+        REST answers. Failures are translated like `query_iter`'s; the caller's
+        retry starts the read again.
+        """
+        found = _FROM.search(soql)
+        if found is None:
+            raise RequestRejected(f"not a SOQL query (no FROM): {soql[:80]}", service=SERVICE)
+        sobject = found.group(1)
+        types = self._field_types(sobject)
+        pages = self._call(
+            "start a Bulk API query job",
+            lambda sf: getattr(sf.bulk2, sobject).query(
+                soql, max_records=self.settings.bulk_page_size, wait=1
+            ),
+        )
+        try:
+            for page in pages:
+                reader = csv.reader(io.StringIO(str(page)))
+                header = next(reader, None)
+                if header is None:
+                    continue
+                convert = [(name, _CSV_TYPES.get(types.get(name, ""), _text)) for name in header]
+                for values in reader:
+                    yield {name: conv(v) for (name, conv), v in zip(convert, values, strict=True)}
+        except SalesforceError as exc:
+            raise self._translate(exc, "read a Bulk API query job", None) from exc
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(
+                f"Salesforce unreachable while reading a Bulk API query job: {exc}",
+                service=SERVICE,
             ) from exc
 
     def restful(self, what: str, path: str, method: str, payload: Any) -> Any:

@@ -9,6 +9,7 @@
     POST  /services/data/vXX.X/composite/sobjects            -> create up to 200 records
     POST  /services/oauth2/token                             -> JWT bearer sign-in (sandbox.oauth)
     PATCH /services/data/vXX.X/composite/sobjects            -> update up to 200 records
+    POST  /services/data/vXX.X/jobs/query ...                -> Bulk API 2.0 jobs (sandbox.bulk)
 
 Errors come in Salesforce's shape, a JSON list
 `[{"message": ..., "errorCode": ..., "fields": [...]}]`: 404 NOT_FOUND,
@@ -38,6 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
+from sandbox.bulk import add_bulk_routes
 from sandbox.faults import injected
 from sandbox.oauth import TOKEN_PATH, oauth_error, token_grant
 from sandbox.schema import (
@@ -334,6 +336,8 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         except SoqlError as exc:
             raise SalesforceError(400, exc.error_code, exc.message) from exc
         rows = store.query(parsed)
+        if parsed.count:
+            return JSONResponse({"totalSize": len(rows), "done": True, "records": []})
         return _page(version, parsed.sobject, rows, len(rows), secrets.token_hex(8), 0)
 
     def _page(
@@ -367,6 +371,8 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         sobject, rest, total = held
         cursor, _, sent = locator.rpartition("-")
         return _page(version, sobject, rest, total, cursor, int(sent))
+
+    add_bulk_routes(app, store, state.bulk_jobs)
 
     for path in ("/services/data/v{version}/query/", "/services/data/v{version}/query"):
         app.add_api_route(path, query, methods=["GET"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.bulk import BulkJobs
 from sandbox.faults import Faults
 from sandbox.oauth import ConnectedApp
 from sandbox.store import Store
@@ -37,6 +38,8 @@ class SandboxState:
     instance_url: str = ""
     """The Salesforce API's own address, answered as `instance_url` by the token endpoint."""
     token_requests: int = 0
+    bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
+    """Bulk API 2.0 query jobs and their results (`sandbox.bulk`)."""
     schema_changes: dict[str, str | None] = field(default_factory=dict)
     """"Object.Field" -> the type describe answers, or None to leave it out:
     an org that lacks a shipped field or has it with another type."""
