@@ -188,6 +188,21 @@ def canonical_field(sobject: str, name: str) -> str | None:
     return next((f for f in SOBJECTS[sobject] if f.lower() == wanted), None)
 
 
+def field_key(text: str) -> str:
+    """`Object.Field` in its declared spelling (ValueError naming what is unknown):
+    how `om sandbox --without-field` names a field to leave out of describe."""
+    sobject_name, _, field_name = text.partition(".")
+    sobject = canonical_sobject(sobject_name)
+    if sobject is None or not field_name:
+        raise ValueError(
+            f"{text!r}: expected Object.Field with Object one of {', '.join(SOBJECTS)}"
+        )
+    field = canonical_field(sobject, field_name)
+    if field is None:
+        raise ValueError(f"{text!r}: {sobject} has no field {field_name}")
+    return f"{sobject}.{field}"
+
+
 def canonical_sobject(name: str) -> str | None:
     wanted = name.lower()
     return next((s for s in SOBJECTS if s.lower() == wanted), None)

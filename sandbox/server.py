@@ -310,10 +310,13 @@ def run_sandbox(
     license_port: int = DEFAULT_LICENSE_PORT,
     seed_demo: bool = True,
     on_ready: Callable[[SandboxInfo, list[str]], None] | None = None,
+    schema_changes: dict[str, str | None] | None = None,
 ) -> None:
     """Run in the foreground until SIGINT or SIGTERM. An empty sandbox gets the
     demo data when `seed_demo`; `on_ready(info, seeded_ids)` announces it."""
-    sandbox = Sandbox(home, host, salesforce_port, support_desk_port, license_port)
+    sandbox = Sandbox(
+        home, host, salesforce_port, support_desk_port, license_port, schema_changes=schema_changes
+    )
     info = sandbox.start()
     stopping = threading.Event()
     previous = {

@@ -5,6 +5,10 @@ type, as an org where the metadata was not (fully) deployed."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from loadtest.ports import free_ports
 from om.salesforce_doctor import REQUIREMENTS, objects
 from om.settings import load_settings
 from sandbox.server import Sandbox, SandboxInfo
@@ -122,3 +127,63 @@ def test_a_refused_sign_in_is_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "invalid_grant" in lines[0] and "nobody@example.com" in lines[0]
+
+
+OM_BIN = str(Path(sys.executable).parent / "om")
+
+
+def test_om_sandbox_without_a_field_makes_the_doctor_name_it(tmp_path: Path):
+    """As a person would try it: `om sandbox --without-field ...` in one
+    process, `om salesforce doctor` in another, both through OM_HOME."""
+    sf, desk, lic = free_ports(3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OM_")}
+    env["OM_HOME"] = str(tmp_path / "home")
+    process = subprocess.Popen(
+        [
+            OM_BIN,
+            "sandbox",
+            "--json",
+            "--no-demo",
+            "--without-field",
+            "opportunity.license_delivery_date__c",
+            *("--salesforce-port", str(sf), "--support-desk-port", str(desk)),
+            *("--license-port", str(lic)),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        while not lines or lines[-1] != "}\n":
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert line, process.communicate()
+            lines.append(line)
+        doctor = subprocess.run(
+            [OM_BIN, "salesforce", "doctor"], env=env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert doctor.returncode == 1, doctor.stderr
+    bad = [line for line in doctor.stdout.splitlines() if line.startswith("MISSING")]
+    assert len(bad) == 1 and "Opportunity.License_Delivery_Date__c" in bad[0]
+    assert "License_Delivery_Date__c.field-meta.xml" in bad[0]
+
+
+def test_om_sandbox_refuses_an_unknown_field_in_one_line(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OM_")}
+    env["OM_HOME"] = str(tmp_path / "home")
+    done = subprocess.run(
+        [OM_BIN, "sandbox", "--without-field", "Opportunity.Nope__c"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "--without-field" in lines[0] and "Nope__c" in lines[0]
+    assert not (tmp_path / "home" / "sandbox.json").exists()
