@@ -71,6 +71,7 @@ bench-calendar: install
 bench-reconcile: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_reconcile.py
+	$(BIN)/python benchmarks/bench_reconcile_e2e.py
 
 # `om replay` over 1,000 histories built from tests/histories (target 30 s on
 # 2 cores) beside one process with one Replayer, as before --jobs.

@@ -40,10 +40,40 @@ class SalesforceSettings(BaseModel):
         default=None, description="CA bundle trusted for the org's TLS certificate"
     )
     api_version: str = "59.0"
-    username: str | None = None
+    username: str | None = Field(
+        default=None,
+        description="The integration user: password login, or the JWT bearer flow's subject",
+    )
     password: str | None = None
     security_token: str | None = None
-    domain: str | None = None
+    consumer_key: str | None = Field(
+        default=None,
+        description="The connected app's consumer key: with username and privatekey_file, "
+        "signs in with the OAuth 2.0 JWT bearer flow",
+    )
+    privatekey_file: Path | None = Field(
+        default=None,
+        description="PEM private key whose certificate is uploaded to the connected app",
+    )
+    domain: str | None = Field(
+        default=None,
+        description="Where to sign in: login (production, the default), test (a sandbox "
+        "org) or a My Domain host such as acme.my.salesforce.com",
+    )
+    login_url: str | None = Field(
+        default=None,
+        description="Reach the sign-in host at this address instead (an egress proxy, or "
+        "the local sandbox); the JWT audience still names the sign-in host",
+    )
+    bulk_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Reads expected to return at least this many rows (a SELECT COUNT() "
+        "first) go through Bulk API 2.0 query jobs instead of REST paging; 0: never",
+    )
+    bulk_page_size: int = Field(
+        default=50_000, ge=1, description="Rows per Bulk API 2.0 results page (maxRecords)"
+    )
     fields: SalesforceFields = Field(default_factory=SalesforceFields)
 
 

@@ -181,9 +181,9 @@ class LicenseReview:
         now = self.clock()
         calendar = calendar_for(region, self.settings.calendar)
         since = review_window_start(calendar, now, self.lookback_days)
-        rows = await asyncio.to_thread(
-            self.salesforce.query, candidates_soql(self.settings, region, since.isoformat())
-        )
+        soql = candidates_soql(self.settings, region, since.isoformat())
+        # A year of deals in a large region can pass the Bulk API threshold.
+        rows = await asyncio.to_thread(lambda: list(self.salesforce.query_large(soql)))
         items: list[LicenseReviewItem] = []
         failed: dict[str, str] = {}
         for row in rows:

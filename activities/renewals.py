@@ -160,7 +160,7 @@ class RenewalsAdapter:
     def subscriptions(self, progress: Progress | None = None) -> Iterator[Subscription]:
         """Every subscription, streamed."""
         soql = f"SELECT {', '.join(SUBSCRIPTION_FIELDS)} FROM Subscription__c"
-        for row in self._counted("subscriptions", self.sf.query_iter(soql), progress):
+        for row in self._counted("subscriptions", self.sf.query_large(soql), progress):
             try:
                 yield Subscription(
                     id=row["Id"],
@@ -182,7 +182,7 @@ class RenewalsAdapter:
             f"SELECT {', '.join(RENEWAL_FIELDS)} FROM Opportunity "
             f"WHERE Type = {soql_quote(self.renewal_type)}"
         )
-        for row in self._counted("renewals", self.sf.query_iter(soql), progress):
+        for row in self._counted("renewals", self.sf.query_large(soql), progress):
             try:
                 yield RenewalOpportunity(
                     id=row["Id"],

@@ -21,6 +21,8 @@ post instead of writing a second.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import re
 import threading
@@ -28,9 +30,12 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import jwt
 import requests
 from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -94,6 +99,63 @@ class _PinnedSession(requests.Session):
         return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
+class LoginRoute(HTTPAdapter):
+    """A transport adapter that sends the requests for one sign-in host to
+    another address (an egress proxy, the local sandbox).
+
+    Mounted on the session handed to simple-salesforce, so the library signs
+    in exactly as against Salesforce (the JWT audience, the token URL's path
+    and form) while the bytes go where `target` says.
+    """
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target.rstrip("/")
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        parts = urlsplit(str(request.url))
+        request.url = self.target + parts.path + (f"?{parts.query}" if parts.query else "")
+        return super().send(request, *args, **kwargs)
+
+
+def login_domain(domain: str | None) -> str:
+    """simple-salesforce's `domain` (the host is `https://<domain>.salesforce.com`)
+    from the setting: login, test, a My Domain name (acme.my) or its full host
+    or URL (https://acme.my.salesforce.com)."""
+    value = (domain or "login").strip().lower()
+    value = value.removeprefix("https://").removeprefix("http://").rstrip("/")
+    return value.removesuffix(".salesforce.com") or "login"
+
+
+_COUNT_FORM = re.compile(r"^\s*SELECT\s.+?\sFROM\s+", re.IGNORECASE | re.DOTALL)
+_ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+[\w.]+(\s+(ASC|DESC))?", re.IGNORECASE)
+_FROM = re.compile(r"\sFROM\s+(\w+)", re.IGNORECASE)
+
+
+def _text(value: str) -> str | None:
+    return value if value != "" else None
+
+
+def _boolean(value: str) -> bool | None:
+    return None if value == "" else value.lower() == "true"
+
+
+def _number(value: str) -> float | None:
+    return None if value == "" else float(value)
+
+
+_CSV_TYPES = {
+    "boolean": _boolean,
+    "double": _number,
+    "currency": _number,
+    "percent": _number,
+    "int": _number,
+}
+"""Describe type -> how a Bulk API CSV cell becomes the value REST would answer."""
+
+
 def soql_quote(value: str) -> str:
     """`value` as a SOQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -122,6 +184,7 @@ class SalesforceAdapter:
         self._session = session
         self._sf: Salesforce | None = None
         self._lock = threading.Lock()
+        self._types: dict[str, dict[str, str]] = {}
 
     @property
     def uses_login(self) -> bool:
@@ -129,10 +192,63 @@ class SalesforceAdapter:
         return bool(self.settings.username and self.settings.password)
 
     @property
+    def uses_jwt(self) -> bool:
+        """The OAuth 2.0 JWT bearer flow: a new token is one signed assertion away."""
+        s = self.settings
+        return bool(s.username and s.consumer_key and s.privatekey_file)
+
+    @property
     def can_renew_session(self) -> bool:
-        """An expired session can be replaced: by logging in again, or by
+        """An expired session can be replaced: by signing in again, or by
         reading the token file that a refresh job keeps current."""
-        return self.uses_login or self.settings.session_id_file is not None
+        return self.uses_jwt or self.uses_login or self.settings.session_id_file is not None
+
+    def _http_session(self) -> requests.Session:
+        s = self.settings
+        session = self._session or _PinnedSession(s.ca_file, REQUEST_TIMEOUT_SECONDS)
+        if s.login_url:
+            session.mount(
+                f"https://{login_domain(s.domain)}.salesforce.com/", LoginRoute(s.login_url)
+            )
+        return session
+
+    def _connect_jwt(self, session: requests.Session) -> Salesforce:
+        s = self.settings
+        key_file = Path(str(s.privatekey_file))
+        try:
+            key_file.read_bytes()
+        except OSError as exc:
+            raise NotConfigured(
+                f"salesforce.privatekey_file: cannot read {key_file} ({exc.strerror or exc})",
+                service=SERVICE,
+            ) from exc
+        domain = login_domain(s.domain)
+        try:
+            return Salesforce(
+                username=s.username,
+                consumer_key=s.consumer_key,
+                privatekey_file=str(key_file),
+                domain=domain,
+                version=s.api_version,
+                session=session,
+            )
+        except SalesforceAuthenticationFailed as exc:
+            raise AuthenticationFailed(
+                f"Salesforce JWT sign-in at https://{domain}.salesforce.com failed for "
+                f"{s.username}: {exc.code}: {exc.auth_message}",
+                service=SERVICE,
+                code=str(exc.code or ""),
+            ) from exc
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:  # not an RSA private key
+            raise NotConfigured(
+                f"salesforce.privatekey_file: {key_file} is not a usable private key ({exc})",
+                service=SERVICE,
+            ) from exc
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(
+                f"Salesforce sign-in unreachable at https://{domain}.salesforce.com: {exc}",
+                service=SERVICE,
+            ) from exc
 
     def _session_id(self) -> str | None:
         s = self.settings
@@ -149,7 +265,9 @@ class SalesforceAdapter:
 
     def _connect(self) -> Salesforce:
         s = self.settings
-        session = self._session or _PinnedSession(s.ca_file, REQUEST_TIMEOUT_SECONDS)
+        session = self._http_session()
+        if self.uses_jwt:
+            return self._connect_jwt(session)
         if self.uses_login:
             try:
                 return Salesforce(
@@ -312,6 +430,11 @@ class SalesforceAdapter:
                 ) from exc
             raise
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """Salesforce's describe of `sobject`: its fields with type and the
+        integration user's access (what `om salesforce doctor` checks)."""
+        return dict(self._call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe()))
+
     def query(self, soql: str) -> list[dict[str, Any]]:
         """Every record `soql` selects (all pages), without Salesforce's `attributes`."""
         result = self._call("run a query", lambda sf: sf.query_all(soql))
@@ -344,6 +467,70 @@ class SalesforceAdapter:
         except requests.RequestException as exc:
             raise ServiceUnavailable(
                 f"Salesforce unreachable while paging a query: {exc}", service=SERVICE
+            ) from exc
+
+    def count(self, soql: str) -> int:
+        """How many records `soql` selects: its `SELECT COUNT()` form's totalSize."""
+        counted = _COUNT_FORM.sub("SELECT COUNT() FROM ", soql, count=1)
+        counted = _ORDER_BY.sub("", counted)
+        result = self._call("count a query's rows", lambda sf: sf.query(counted))
+        return int(result["totalSize"])
+
+    def query_large(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Stream a read that may be large: through a Bulk API 2.0 query job
+        when it selects at least `settings.bulk_threshold` records (one
+        COUNT() asks first), else by REST paging (`query_iter`). Both yield
+        the same typed records."""
+        threshold = self.settings.bulk_threshold
+        if threshold > 0 and self.count(soql) >= threshold:
+            return self.query_bulk(soql)
+        return self.query_iter(soql)
+
+    def _field_types(self, sobject: str) -> dict[str, str]:
+        with self._lock:
+            cached = self._types.get(sobject.lower())
+        if cached is None:
+            described = self.describe(sobject)
+            cached = {str(f["name"]): str(f["type"]) for f in described.get("fields", [])}
+            with self._lock:
+                self._types[sobject.lower()] = cached
+        return cached
+
+    def query_bulk(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Stream the records of a Bulk API 2.0 query job (simple-salesforce's
+        bulk2: create, poll until JobComplete, CSV pages by locator).
+
+        CSV carries text only, so each value is typed back from the object's
+        describe (booleans, numbers; an empty cell is null), matching what
+        REST answers. Failures are translated like `query_iter`'s; the caller's
+        retry starts the read again.
+        """
+        found = _FROM.search(soql)
+        if found is None:
+            raise RequestRejected(f"not a SOQL query (no FROM): {soql[:80]}", service=SERVICE)
+        sobject = found.group(1)
+        types = self._field_types(sobject)
+        pages = self._call(
+            "start a Bulk API query job",
+            lambda sf: getattr(sf.bulk2, sobject).query(
+                soql, max_records=self.settings.bulk_page_size, wait=1
+            ),
+        )
+        try:
+            for page in pages:
+                reader = csv.reader(io.StringIO(str(page)))
+                header = next(reader, None)
+                if header is None:
+                    continue
+                convert = [(name, _CSV_TYPES.get(types.get(name, ""), _text)) for name in header]
+                for values in reader:
+                    yield {name: conv(v) for (name, conv), v in zip(convert, values, strict=True)}
+        except SalesforceError as exc:
+            raise self._translate(exc, "read a Bulk API query job", None) from exc
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(
+                f"Salesforce unreachable while reading a Bulk API query job: {exc}",
+                service=SERVICE,
             ) from exc
 
     def restful(self, what: str, path: str, method: str, payload: Any) -> Any:

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from cli import audit, calendar, kpi, licenses, opportunities, processes, renewals
+from cli import audit, calendar, kpi, licenses, opportunities, processes, renewals, salesforce
 from cli.sandbox import sandbox_app
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ licenses.register(app)
 kpi.register(app)
 renewals.register(app)
 calendar.register(app)
+salesforce.register(app)
 
 
 def main() -> None:

@@ -103,12 +103,26 @@ def run(
     support_desk_port: Annotated[int, typer.Option(help="Support desk port.")] = 8081,
     license_port: Annotated[int, typer.Option(help="License service + admin port.")] = 8082,
     demo: Annotated[bool, typer.Option(help="Seed the demo data into an empty sandbox.")] = True,
+    without_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without-field",
+            help="Leave Object.Field out of describe, as an org the metadata was not "
+            "deployed to (om salesforce doctor names it); repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the sandbox in the foreground (no subcommand); Ctrl-C stops it."""
     require_dev_tools("om sandbox")
     if ctx.invoked_subcommand is not None:
         return
+    from sandbox.schema import field_key
+
+    try:
+        missing: dict[str, str | None] = {field_key(f): None for f in without_field or ()}
+    except ValueError as error:
+        fail(f"--without-field {error}")
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -139,6 +153,7 @@ def run(
             license_port,
             seed_demo=demo,
             on_ready=ready,
+            schema_changes=missing,
         )
     except SandboxStartError as error:
         fail(str(error))

@@ -43,7 +43,7 @@ async def _ids_in_stage(settings: Settings, stage: str, status: str | None = Non
     if status is not None:
         soql += f" AND {fields.approval_status} = {soql_quote(status)}"
     adapter = SalesforceAdapter(settings.salesforce)
-    rows = await asyncio.to_thread(adapter.query, soql + " ORDER BY Id")
+    rows = await asyncio.to_thread(lambda: list(adapter.query_large(soql + " ORDER BY Id")))
     return [row["Id"] for row in rows]
 
 

@@ -1,12 +1,15 @@
 """The Salesforce stand-in: the REST API as simple-salesforce calls it, over TLS.
 
+    GET   /services/data/vXX.X/sobjects/{Object}/describe       -> the object's fields
     GET   /services/data/vXX.X/sobjects/{Object}/{Id}[?fields=A,B]
     PATCH /services/data/vXX.X/sobjects/{Object}/{Id}        -> 204
     POST  /services/data/vXX.X/sobjects/{Object}/            -> 201 {"id", "success", "errors"}
     GET   /services/data/vXX.X/query/?q=SOQL                 -> {"totalSize", "done", "records"}
     GET   /services/data/vXX.X/query/{cursor}                -> the next page of a query
     POST  /services/data/vXX.X/composite/sobjects            -> create up to 200 records
+    POST  /services/oauth2/token                             -> JWT bearer sign-in (sandbox.oauth)
     PATCH /services/data/vXX.X/composite/sobjects            -> update up to 200 records
+    POST  /services/data/vXX.X/jobs/query ...                -> Bulk API 2.0 jobs (sandbox.bulk)
 
 Errors come in Salesforce's shape, a JSON list
 `[{"message": ..., "errorCode": ..., "fields": [...]}]`: 404 NOT_FOUND,
@@ -36,8 +39,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
+from sandbox.bulk import add_bulk_routes
 from sandbox.faults import injected
+from sandbox.oauth import TOKEN_PATH, oauth_error, token_grant
 from sandbox.schema import (
+    CALCULATED,
     READ_ONLY,
     REQUIRED_ON_CREATE,
     SOBJECTS,
@@ -91,6 +97,10 @@ def _sobject(name: str) -> str:
     return sobject
 
 
+def _soql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _with_attributes(
     sobject: str, record_id: str, version: str, record: dict[str, Any]
 ) -> dict[str, Any]:
@@ -117,7 +127,7 @@ def _coerce(state: SandboxState, sobject: str, name: str, value: Any) -> tuple[s
         raise SalesforceError(
             400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}", [name]
         )
-    if field in READ_ONLY:
+    if field in READ_ONLY or field in CALCULATED.get(sobject, ()):
         raise SalesforceError(
             400,
             "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -188,9 +198,70 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
             return error_response(
                 fault.status, fault.code, f"Sandbox fault injection: {fault.code}"
             )
+        if request.url.path == TOKEN_PATH:
+            return await call_next(request)
         if bearer(request.headers.get("authorization")) != state.salesforce_session:
             return error_response(401, "INVALID_SESSION_ID", "Session expired or invalid")
         return await call_next(request)
+
+    def known_user(username: str) -> bool:
+        app_user = state.connected_app
+        if app_user is not None and username.lower() == app_user.username.lower():
+            return True
+        rows = store.query(
+            parse(f"SELECT Id FROM User WHERE Email = {_soql_string(username)} AND IsActive = true")
+        )
+        return bool(rows)
+
+    @app.post(TOKEN_PATH)
+    async def oauth_token(request: Request) -> JSONResponse:
+        if state.connected_app is None:
+            return oauth_error("invalid_client_id", "client identifier invalid")
+        answer = await token_grant(
+            request, state.connected_app, known_user, state.salesforce_session, state.instance_url
+        )
+        if answer.status_code == 200:
+            state.token_requests += 1
+        return answer
+
+    @app.get("/services/data/v{version}/sobjects/{name}/describe")
+    @app.get("/services/data/v{version}/sobjects/{name}/describe/")
+    def describe(version: str, name: str) -> JSONResponse:
+        """The describe answer the doctor reads: name, type and the integration
+        user's access per field. `state.schema_changes` ("Object.Field" ->
+        a type, or None for absent) stands in for an org whose fields differ."""
+        sobject = _sobject(name)
+        fields = []
+        for field, kind in SOBJECTS[sobject].items():
+            key = f"{sobject}.{field}"
+            if key in state.schema_changes:
+                changed = state.schema_changes[key]
+                if changed is None:
+                    continue
+                kind = changed  # type: ignore[assignment]
+            writable = field not in READ_ONLY and field not in CALCULATED.get(sobject, ())
+            fields.append(
+                {
+                    "name": field,
+                    "type": kind,
+                    "calculated": field in CALCULATED.get(sobject, ()),
+                    "createable": writable,
+                    "updateable": writable,
+                    "nillable": field not in ("Id", *REQUIRED_ON_CREATE[sobject]),
+                    "custom": field.endswith("__c"),
+                }
+            )
+        return JSONResponse(
+            {
+                "name": sobject,
+                "custom": sobject.endswith("__c"),
+                "queryable": True,
+                "createable": True,
+                "updateable": True,
+                "fields": fields,
+                "urls": {"sobject": f"/services/data/v{version}/sobjects/{sobject}"},
+            }
+        )
 
     @app.get("/services/data/v{version}/sobjects/{name}/{record_id}")
     def get_record(
@@ -265,6 +336,8 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         except SoqlError as exc:
             raise SalesforceError(400, exc.error_code, exc.message) from exc
         rows = store.query(parsed)
+        if parsed.count:
+            return JSONResponse({"totalSize": len(rows), "done": True, "records": []})
         return _page(version, parsed.sobject, rows, len(rows), secrets.token_hex(8), 0)
 
     def _page(
@@ -298,6 +371,8 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
         sobject, rest, total = held
         cursor, _, sent = locator.rpartition("-")
         return _page(version, sobject, rest, total, cursor, int(sent))
+
+    add_bulk_routes(app, store, state.bulk_jobs)
 
     for path in ("/services/data/v{version}/query/", "/services/data/v{version}/query"):
         app.add_api_route(path, query, methods=["GET"])

@@ -76,6 +76,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from domain.models import Opportunity
+from sandbox.metadata import custom_fields, custom_objects
 
 FieldType = Literal[
     "id", "string", "textarea", "picklist", "reference", "double", "boolean", "date", "datetime"
@@ -83,7 +84,7 @@ FieldType = Literal[
 
 _AUDIT: dict[str, FieldType] = {"CreatedDate": "datetime", "LastModifiedDate": "datetime"}
 
-SOBJECTS: dict[str, dict[str, FieldType]] = {
+_STANDARD: dict[str, dict[str, FieldType]] = {
     "Opportunity": {
         "Id": "id",
         "Name": "string",
@@ -93,48 +94,34 @@ SOBJECTS: dict[str, dict[str, FieldType]] = {
         "Amount": "double",
         "CurrencyIsoCode": "picklist",
         "StageName": "picklist",
-        "Approval_Status__c": "picklist",
-        "OM_Record_Locked__c": "boolean",
         "CloseDate": "date",
-        "License_Delivery_Date__c": "date",
-        "Urgent__c": "boolean",
-        "OM_Submission__c": "textarea",
-        "Deployment__c": "picklist",
-        "OM_Region__c": "picklist",
-        "Subscription__c": "reference",
-        "ARR_Basis__c": "double",
-        "Renewal_Start_Date__c": "date",
-        "Marked_Duplicate__c": "boolean",
         "IsClosed": "boolean",
         "IsWon": "boolean",
-        **_AUDIT,
     },
-    "Account": {
-        "Id": "id",
-        "Name": "string",
-        "BillingCountry": "string",
-        "OM_Region__c": "picklist",
-        **_AUDIT,
-    },
-    "User": {"Id": "id", "Name": "string", "Email": "string", "IsActive": "boolean", **_AUDIT},
-    "FeedItem": {
-        "Id": "id",
-        "ParentId": "reference",
-        "Body": "textarea",
-        "Type": "picklist",
-        **_AUDIT,
-    },
-    "Subscription__c": {
-        "Id": "id",
-        "Name": "string",
-        "Account__c": "reference",
-        "Status__c": "picklist",
-        "Current_Term_End_Date__c": "date",
-        "CARR__c": "double",
-        "Contract_Reset__c": "boolean",
-        **_AUDIT,
-    },
+    "Account": {"Id": "id", "Name": "string", "BillingCountry": "string"},
+    "User": {"Id": "id", "Name": "string", "Email": "string", "IsActive": "boolean"},
+    "FeedItem": {"Id": "id", "ParentId": "reference", "Body": "textarea", "Type": "picklist"},
 }
+"""Standard fields, as every org has them. Custom fields and objects come
+from the shipped metadata (`sandbox.metadata`), so they cannot drift."""
+
+
+def _schema() -> dict[str, dict[str, FieldType]]:
+    objects: dict[str, dict[str, FieldType]] = {k: dict(v) for k, v in _STANDARD.items()}
+    for custom in custom_objects():
+        objects.setdefault(custom, {"Id": "id", "Name": "string"})
+    for field in custom_fields():
+        objects.setdefault(field.sobject, {"Id": "id", "Name": "string"})
+        objects[field.sobject][field.name] = field.describe_type  # type: ignore[assignment]
+    return {name: {**fields, **_AUDIT} for name, fields in objects.items()}
+
+
+SOBJECTS: dict[str, dict[str, FieldType]] = _schema()
+CALCULATED: dict[str, frozenset[str]] = {
+    name: frozenset(f.name for f in custom_fields() if f.sobject == name and f.calculated)
+    for name in SOBJECTS
+}
+"""Formula fields per object: read-only through the API, as in Salesforce."""
 
 READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate", "IsClosed", "IsWon"})
 REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
@@ -199,6 +186,21 @@ def canonical_field(sobject: str, name: str) -> str | None:
     """The field's declared spelling: Salesforce field names are case-insensitive."""
     wanted = name.lower()
     return next((f for f in SOBJECTS[sobject] if f.lower() == wanted), None)
+
+
+def field_key(text: str) -> str:
+    """`Object.Field` in its declared spelling (ValueError naming what is unknown):
+    how `om sandbox --without-field` names a field to leave out of describe."""
+    sobject_name, _, field_name = text.partition(".")
+    sobject = canonical_sobject(sobject_name)
+    if sobject is None or not field_name:
+        raise ValueError(
+            f"{text!r}: expected Object.Field with Object one of {', '.join(SOBJECTS)}"
+        )
+    field = canonical_field(sobject, field_name)
+    if field is None:
+        raise ValueError(f"{text!r}: {sobject} has no field {field_name}")
+    return f"{sobject}.{field}"
 
 
 def canonical_sobject(name: str) -> str | None:

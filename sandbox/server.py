@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from sandbox.chat import WEBHOOK_PATH
 from sandbox.license_service import create_license_app
+from sandbox.oauth import ensure_connected_app, new_consumer_key
 from sandbox.salesforce import create_salesforce_app
 from sandbox.seed import load_demo_seed, parse_renewal_seed, parse_seed
 from sandbox.state import SandboxState
@@ -62,6 +63,11 @@ class SandboxInfo(BaseModel):
     salesforce_session_file: str | None = None
     """The Salesforce API's current session, rewritten when the admin API
     rotates it; `session_id` stays the admin API's token."""
+    jwt_consumer_key: str | None = None
+    """The connected app's consumer key for the JWT bearer flow (`sandbox.oauth`)."""
+    jwt_username: str | None = None
+    jwt_privatekey_file: str | None = None
+    jwt_certificate_file: str | None = None
 
     def info_json(self) -> dict[str, str]:
         """Exactly the keys written to sandbox.json."""
@@ -156,8 +162,12 @@ class Sandbox:
         support_desk_port: int = 0,
         license_port: int = 0,
         query_page_size: int = 2000,
+        schema_changes: dict[str, str | None] | None = None,
     ) -> None:
         self.home = Path(home)
+        self.schema_changes = dict(schema_changes or {})
+        """Describe differences from the shipped metadata ("Object.Field" ->
+        type, or None for a missing field): an org not fully deployed."""
         self.query_page_size = query_page_size
         self.host = host
         self.ports = {
@@ -197,9 +207,13 @@ class Sandbox:
                 "notifications_token", lambda: "chat-" + secrets.token_urlsafe(24)
             ),
             query_page_size=self.query_page_size,
+            schema_changes=self.schema_changes,
             session_file=self.home / SESSION_FILE,
         )
         state.salesforce_session = store.meta("salesforce_session", lambda: state.session_id)
+        state.connected_app = ensure_connected_app(
+            self.home, store.meta("jwt_consumer_key", new_consumer_key)
+        )
         state.write_session_file()
         sockets: list[socket.socket] = []
         try:
@@ -215,6 +229,7 @@ class Sandbox:
             url_host = f"[{url_host}]"
         sf_port, desk_port, license_port = (s.getsockname()[1] for s in sockets)
         desk_url = f"http://{url_host}:{desk_port}"
+        state.instance_url = f"https://{url_host}:{sf_port}"
         license_url = f"http://{url_host}:{license_port}"
         self._servers = [
             _ServerThread("salesforce", create_salesforce_app(state), sockets[0], tls),
@@ -231,7 +246,7 @@ class Sandbox:
             self.stop()
             raise
         self.info = SandboxInfo(
-            salesforce_instance_url=f"https://{url_host}:{sf_port}",
+            salesforce_instance_url=state.instance_url,
             ca_file=str(tls.ca_file.resolve()),
             session_id=state.session_id,
             support_desk_url=desk_url,
@@ -243,6 +258,10 @@ class Sandbox:
             admin_url=f"{license_url}/__sandbox",
             home=self.home,
             salesforce_session_file=str((self.home / SESSION_FILE).resolve()),
+            jwt_consumer_key=state.connected_app.consumer_key,
+            jwt_username=state.connected_app.username,
+            jwt_privatekey_file=str(state.connected_app.privatekey_file.resolve()),
+            jwt_certificate_file=str(state.connected_app.certificate_file.resolve()),
         )
         target = self.home / INFO_FILE
         partial = target.with_suffix(".json.tmp")
@@ -291,10 +310,13 @@ def run_sandbox(
     license_port: int = DEFAULT_LICENSE_PORT,
     seed_demo: bool = True,
     on_ready: Callable[[SandboxInfo, list[str]], None] | None = None,
+    schema_changes: dict[str, str | None] | None = None,
 ) -> None:
     """Run in the foreground until SIGINT or SIGTERM. An empty sandbox gets the
     demo data when `seed_demo`; `on_ready(info, seeded_ids)` announces it."""
-    sandbox = Sandbox(home, host, salesforce_port, support_desk_port, license_port)
+    sandbox = Sandbox(
+        home, host, salesforce_port, support_desk_port, license_port, schema_changes=schema_changes
+    )
     info = sandbox.start()
     stopping = threading.Event()
     previous = {

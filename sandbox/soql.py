@@ -1,6 +1,7 @@
 """The small SOQL subset the Salesforce stand-in answers, parsed into a `Query`.
 
     SELECT f1, f2 FROM Obj [WHERE cond [AND cond]...] [ORDER BY f [ASC|DESC]] [LIMIT n]
+    SELECT COUNT() FROM Obj [WHERE ...]      (totalSize only, no records)
 
 with conditions `f = 'str' | number | true | false | null | 2026-12-01`,
 `!=`, `<`, `>`, `<=`, `>=`, `f [NOT] IN ('a', 'b')` and `f LIKE '%x%'`.
@@ -43,6 +44,8 @@ class Query:
     order_by: str | None = None
     descending: bool = False
     limit: int | None = None
+    count: bool = False
+    """`SELECT COUNT()`: the answer is the number of matches, no records."""
 
 
 _TOKEN = re.compile(
@@ -175,8 +178,9 @@ def parse(soql: str) -> Query:
     INVALID_FIELD) for anything outside the supported subset."""
     p = _Parser(soql)
     p.expect_keyword("SELECT")
-    raw_fields = [p.field_name(None)]
-    while p.punct(","):
+    count = _count_function(p)
+    raw_fields = [] if count else [p.field_name(None)]
+    while not count and p.punct(","):
         raw_fields.append(p.field_name(None))
     p.expect_keyword("FROM")
     token = p.next("an sObject name")
@@ -220,7 +224,16 @@ def parse(soql: str) -> Query:
                 "MALFORMED_QUERY", f"{_UNSUPPORTED_CLAUSES[word]} is not supported by the sandbox"
             )
         raise SoqlError("MALFORMED_QUERY", f"unexpected '{rest.text}' in query")
-    return Query(sobject, tuple(fields), tuple(where), order_by, descending, limit)
+    return Query(sobject, tuple(fields), tuple(where), order_by, descending, limit, count)
+
+
+def _count_function(p: _Parser) -> bool:
+    """Consume `COUNT()` (how a caller asks how large a read will be)."""
+    tokens = p.tokens[p.pos : p.pos + 3]
+    if [t.text.upper() for t in tokens] == ["COUNT", "(", ")"]:
+        p.pos += 3
+        return True
+    return False
 
 
 def _condition(p: _Parser, sobject: str) -> Condition:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.bulk import BulkJobs
 from sandbox.faults import Faults
+from sandbox.oauth import ConnectedApp
 from sandbox.store import Store
 
 
@@ -31,6 +33,17 @@ class SandboxState:
     salesforce_session: str = ""
     """The session the Salesforce API accepts; starts as `session_id`, which
     stays the admin API's token when this one is rotated."""
+    connected_app: ConnectedApp | None = None
+    """The connected app the JWT bearer flow signs in through (None: no JWT)."""
+    instance_url: str = ""
+    """The Salesforce API's own address, answered as `instance_url` by the token endpoint."""
+    token_requests: int = 0
+    bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
+    """Bulk API 2.0 query jobs and their results (`sandbox.bulk`)."""
+    schema_changes: dict[str, str | None] = field(default_factory=dict)
+    """"Object.Field" -> the type describe answers, or None to leave it out:
+    an org that lacks a shipped field or has it with another type."""
+    """JWT grants answered (tests count sign-ins)."""
 
     def write_session_file(self) -> None:
         """Publish the current session where a token-refresh job would."""

@@ -246,9 +246,35 @@ class Store:
         selected fields."""
         # Field names come from the schema (parse() canonicalised them), so
         # they are safe to splice into JSON paths; values are bound.
+        if query.count:
+            return self._count_matching(query)
         sql = ["SELECT json_extract(data, '$.Id'"]
         sql += [f", '$.{field}'" for field in query.fields]
         sql.append(f") FROM sobjects WHERE type = '{query.sobject}'")
+        return self._run(query, sql)
+
+    def _count_matching(self, query: Query) -> list[tuple[str, dict[str, Any]]]:
+        """`SELECT COUNT()`: as many (Id, {}) pairs as records match, counted in SQL."""
+        sql = [f"SELECT COUNT(*) FROM (SELECT rowid FROM sobjects WHERE type = '{query.sobject}'"]
+        tail, params = self._conditions(query)
+        with self._lock:
+            (total,) = self._db.execute("".join(sql) + tail + ")", params).fetchone()
+        return [("", {})] * int(total)
+
+    def _run(self, query: Query, sql: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        tail, params = self._conditions(query)
+        with self._lock:
+            rows = self._db.execute("".join(sql) + tail, params).fetchall()
+        records = []
+        for (packed,) in rows:
+            record_id, *values = json.loads(packed)
+            records.append((record_id, dict(zip(query.fields, values, strict=True))))
+        return records
+
+    @staticmethod
+    def _conditions(query: Query) -> tuple[str, list[Any]]:
+        """The WHERE, ORDER BY and LIMIT of `query` as SQL and its bound values."""
+        sql: list[str] = []
         params: list[Any] = []
         for cond in query.where:
             expr = f"json_extract(data, '$.{cond.field}')"
@@ -288,13 +314,7 @@ class Store:
         if query.limit is not None:
             sql.append(" LIMIT ?")
             params.append(query.limit)
-        with self._lock:
-            rows = self._db.execute("".join(sql), params).fetchall()
-        records = []
-        for (packed,) in rows:
-            record_id, *values = json.loads(packed)
-            records.append((record_id, dict(zip(query.fields, values, strict=True))))
-        return records
+        return "".join(sql), params
 
     def list_opportunities(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Opportunity records without the bulky submission JSON, newest first."""

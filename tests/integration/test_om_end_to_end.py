@@ -66,6 +66,34 @@ def worker(om_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     process.wait(15)
 
 
+@pytest.fixture(scope="module")
+def jwt_env(om_env: dict[str, str], sandbox) -> dict[str, str]:
+    """`om_env` signing in to the sandbox by the JWT bearer flow only: with a
+    username set, the sandbox's session file is not used, so every command
+    and the worker reach Salesforce through the token endpoint."""
+    return {
+        **om_env,
+        "OM_TASK_QUEUE": f"e2e-jwt-{uuid.uuid4().hex[:8]}",
+        "OM_SALESFORCE__USERNAME": sandbox.jwt_username,
+        "OM_SALESFORCE__CONSUMER_KEY": sandbox.jwt_consumer_key,
+        "OM_SALESFORCE__PRIVATEKEY_FILE": sandbox.jwt_privatekey_file,
+        "OM_SALESFORCE__DOMAIN": "login",
+        "OM_SALESFORCE__LOGIN_URL": sandbox.salesforce_instance_url,
+        "OM_SALESFORCE__CA_FILE": sandbox.ca_file,
+    }
+
+
+@pytest.fixture(scope="module")
+def jwt_worker(jwt_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    log = tmp_path_factory.mktemp("jwt-worker") / "worker.log"
+    process = subprocess.Popen(
+        [OM_BIN, "worker"], env=jwt_env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    yield
+    process.terminate()
+    process.wait(15)
+
+
 def om(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [OM_BIN, *args], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -107,9 +135,16 @@ def new_opportunity(om_env, example_payload, tmp_path) -> str:
     return example_payload["id"]
 
 
+@pytest.mark.parametrize("sign_in", ["session_file", "jwt"])
 def test_opportunity_goes_from_submission_to_completed_through_om_commands(
-    om_env, worker, om_settings, new_opportunity
+    request: pytest.FixtureRequest, sign_in: str, om_settings, new_opportunity
 ):
+    if sign_in == "jwt":
+        om_env = request.getfixturevalue("jwt_env")
+        request.getfixturevalue("jwt_worker")
+    else:
+        om_env = request.getfixturevalue("om_env")
+        request.getfixturevalue("worker")
     opp = new_opportunity
     submitted = json.loads(om(om_env, "submit", opp, "--json").stdout)
     assert submitted == {

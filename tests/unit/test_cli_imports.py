@@ -56,7 +56,9 @@ def test_om_help_loads_no_service_client_and_not_temporal(tmp_path: Path) -> Non
     assert result["loaded"] == []
 
 
-@pytest.mark.parametrize("group", ["kpi", "audit", "licenses", "renewals", "sandbox", "calendar"])
+@pytest.mark.parametrize(
+    "group", ["kpi", "audit", "licenses", "renewals", "sandbox", "calendar", "salesforce"]
+)
 def test_a_group_help_loads_no_service_client(tmp_path: Path, group: str) -> None:
     result = run_om(tmp_path, group, "--help")
     assert result["exit_code"] == 0

@@ -32,6 +32,12 @@ def test_parse_select_where_order_limit():
     assert (query.order_by, query.descending, query.limit) == ("Amount", True, 5)
 
 
+def test_count_asks_for_the_number_of_matches_only():
+    query = parse("SELECT COUNT() FROM Subscription__c WHERE Status__c = 'Active'")
+    assert query.count and query.fields == () and query.sobject == "Subscription__c"
+    assert not parse("SELECT Id FROM Subscription__c").count
+
+
 def test_datetime_literals_are_put_in_the_stored_format():
     [cond] = parse("SELECT Id FROM FeedItem WHERE CreatedDate > 2026-11-26T21:00:00+01:00").where
     assert cond.value == "2026-11-26T20:00:00.000+0000"
@@ -42,7 +48,8 @@ def test_datetime_literals_are_put_in_the_stored_format():
     [
         ("SELECT Id FROM Opportunity WHERE Name = 'a' OR Name = 'b'", "MALFORMED_QUERY", "OR"),
         ("SELECT Account.Name FROM Opportunity", "MALFORMED_QUERY", "relationship field"),
-        ("SELECT COUNT() FROM Opportunity", "MALFORMED_QUERY", "COUNT()"),
+        ("SELECT MAX(Amount) FROM Opportunity", "MALFORMED_QUERY", "MAX()"),
+        ("SELECT COUNT(Id) FROM Opportunity", "MALFORMED_QUERY", "COUNT()"),
         ("SELECT Id FROM Opportunity LIMIT 5 OFFSET 5", "MALFORMED_QUERY", "OFFSET"),
         ("SELECT Id FROM Opportunity WHERE (Name = 'a')", "MALFORMED_QUERY", "parenthesised"),
         ("SELECT Id FROM Opportunity WHERE Amount = '5'", "INVALID_FIELD", "double"),
