@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import State
 
 from api.deps import Ops, User, temporal_client
+from api.errors import error_responses
 from api.queue_view import QueueEntry, queue_json
 from domain.models import Region
 from om.approvals import Approvals
@@ -27,7 +28,7 @@ async def lister(state: State) -> Loader:
     return Approvals(await temporal_client(state), state.settings).list_queue
 
 
-@router.get("/queue", response_model=list[QueueEntry])
+@router.get("/queue", response_model=list[QueueEntry], responses=error_responses(401, 422, 503))
 async def queue(
     request: Request,
     _: User,

@@ -162,8 +162,14 @@ async def test_intake_starts_workflow_once_and_refuses_bad_requests(api, harness
     bad = json.dumps({**payload, "amount": "lots", "account": {"id": "x"}}).encode()
     malformed = await api.post("/intake/salesforce", content=bad, headers=_signed(bad))
     assert malformed.status_code == 422
-    fields = {e["field"] for e in malformed.json()["detail"]}
-    assert {"amount", "account.name", "account.country", "account.region"} <= fields
+    assert malformed.json()["code"] == "invalid"
+    fields = {e["field"] for e in malformed.json()["errors"]}
+    assert {
+        "body.amount",
+        "body.account.name",
+        "body.account.country",
+        "body.account.region",
+    } <= fields
     status = await api.get(f"/opportunities/{payload['id']}", headers=OM_AMER)
     assert status.status_code == 404  # nothing was started for refused requests
 
@@ -186,8 +192,8 @@ async def test_intake_takes_a_null_order_form_as_absent(api, harness, example_pa
     no_account = json.dumps({**payload, "account": None}).encode()
     refused = await api.post("/intake/salesforce", content=no_account, headers=_signed(no_account))
     assert refused.status_code == 422
-    assert refused.json()["detail"] == [
-        {"field": "account", "reason": "is required; null is not accepted"}
+    assert refused.json()["errors"] == [
+        {"field": "body.account", "reason": "is required; null is not accepted"}
     ]
 
     body = json.dumps(payload).encode()
