@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import codec, console, intake, opportunities, queue
+from api.contract import install_contract
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
@@ -69,5 +70,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(queue.router)
     app.include_router(opportunities.router)
+    install_contract(app)
     install_docs(app)
     return app

@@ -22,7 +22,7 @@ from api.contract import json_body
 from api.deps import Ops, User
 from api.errors import error_responses
 from domain.messages import ApprovalStatus, DecisionReceipt
-from domain.reasons import parse_reason_codes
+from domain.reasons import ReasonCode, parse_reason_codes
 
 router = APIRouter()
 
@@ -40,7 +40,11 @@ IDEMPOTENCY_RETENTION = (
 class DecisionBody(BaseModel):
     stage: Literal["om", "finance"]
     action: Literal["approve", "reject"]
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Reason codes of a rejection (case is ignored); an unknown code is a 422",
+        json_schema_extra={"items": {"type": "string", "enum": [c.value for c in ReasonCode]}},
+    )
     comment: str = ""
     round: int | None = None
     acknowledged: list[str] = Field(
