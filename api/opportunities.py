@@ -91,6 +91,11 @@ async def decide(
     """An Order Management or Billing approve / reject of the pending round."""
     body = await parsed_body(request, DecisionBody)
     parse_reason_codes(body.reasons)
+    # A deal outside what this caller reads is 404 before the workflow's
+    # refusal could name its region or stage. (The read rule is wider than
+    # the workflow's rule of who may decide, so it never hides a deal the
+    # caller may take.)
+    await ops.status_for(who, opportunity_id)
     return await ops.decide(
         opportunity_id,
         who.email,

@@ -137,7 +137,9 @@ async def decide(request: Request, opportunity_id: str) -> Response:
         return await refuse(422, f"round {round_text!r} is not a number")
     try:
         reasons = [code.value for code in parse_reason_codes(submitted["reasons"])]
-        receipt = await (await ops_for(request)).decide(
+        ops = await ops_for(request)
+        await ops.status_for(user, opportunity_id)  # not theirs to read: 404, nothing sent
+        receipt = await ops.decide(
             opportunity_id,
             user.email,
             stage,  # type: ignore[arg-type]

@@ -72,7 +72,9 @@ async def test_decisions_answer_200_403_409_422(api, harness, example_payload):
     assert missing_field.status_code == 422 and "stage" in str(missing_field.json()["detail"])
 
     other_region = await api.post(url, headers=OM_EMEA, json={"stage": "om", "action": "approve"})
-    assert other_region.status_code == 403 and "AMER" in other_region.json()["detail"]
+    assert other_region.status_code == 404 and "AMER" not in other_region.json()["detail"]
+    wrong_role = await api.post(url, headers=BILLING, json={"stage": "om", "action": "approve"})
+    assert wrong_role.status_code == 403 and "Order Management" in wrong_role.json()["detail"]
     own_rep = await api.post(url, headers=REP, json={"stage": "om", "action": "approve"})
     assert own_rep.status_code == 403
 
