@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.deps import current_user
 from api.errors import FieldError, field_errors
+from domain.authorization import may_list_queue
 from domain.policy import Role, RosterUser
 
 DECIDING_ROLES = frozenset({Role.ORDER_MANAGEMENT.value, Role.BILLING.value})
@@ -47,6 +48,15 @@ def decider(user: Annotated[RosterUser, Depends(current_user)]) -> RosterUser:
 def rep_caller(user: Annotated[RosterUser, Depends(current_user)]) -> RosterUser:
     """The caller, if their role may recall or resubmit a deal; 403 otherwise."""
     return _role_in(user, REP_ACTION_ROLES, "recall or resubmit a deal")
+
+
+def queue_reader(user: Annotated[RosterUser, Depends(current_user)]) -> RosterUser:
+    """The caller, if their role may list the review queue; 403 otherwise."""
+    if not may_list_queue(user):
+        raise HTTPException(
+            403, f"role {user.role} has no review queue: open your own opportunities by id"
+        )
+    return user
 
 
 class BodyInvalid(HTTPException):
@@ -79,3 +89,4 @@ async def parsed_body(request: Request, model: type[_Body]) -> _Body:
 
 Decider = Annotated[RosterUser, Depends(decider)]
 RepCaller = Annotated[RosterUser, Depends(rep_caller)]
+QueueReader = Annotated[RosterUser, Depends(queue_reader)]

@@ -195,6 +195,13 @@ def may_read(reader: RosterUser, status: ApprovalStatus, now: datetime, policy: 
     return False
 
 
+def may_list_queue(reader: RosterUser) -> bool:
+    """Whether `reader` may list the review queue at all. Its rows name
+    deals, amounts and assignees with no owner to filter by, so a role that
+    reads only its own deals (reps) lists none."""
+    return READ_SCOPE_BY_ROLE.get(str(reader.role)) in ("all", "regions")
+
+
 def _in_cover_window(home: Region, now: datetime, policy: Policy) -> bool:
     """End-of-period cover in the home region's calendar, as the workflow
     judges it: in those days any region may take (and so read) the queue."""

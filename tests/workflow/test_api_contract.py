@@ -4,6 +4,7 @@ through the real app against the real workflow (time-skipping server)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -185,3 +186,28 @@ async def test_the_console_shows_another_reps_deal_as_not_found(harness, example
         await sign_in(console, "demo-riley-rep")
         own = await console.get(f"/console/opportunities/{opp.id}")
         assert own.status_code == 200 and "Acme" in own.text
+
+
+async def test_reps_list_no_queue(dev_harness, example_payload):
+    """Queue rows name other people's deals, amounts and assignees (a dev
+    server: listing needs its visibility API)."""
+    opp = await dev_harness.submit(new_payload(example_payload, deployment="saas"))
+    app = create_app(dev_harness.settings, dev_harness.env.client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        for _ in range(200):  # the specialist sees it once it is listed
+            listed = await client.get("/queue", headers=OM_AMER)
+            if any(r["opportunity_id"] == opp.id for r in listed.json()):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"{opp.id} never listed")
+        for who in (OWNER, OTHER_REP):
+            refused = await client.get("/queue", headers=who)
+            assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+        await sign_in(client, "demo-om-amer")
+        assert f'<tr data-id="{opp.id}"' in (await client.get("/console/queue")).text
+        await sign_in(client, "demo-riley-rep")  # the owner: still no queue
+        page = await client.get("/console/queue")
+        assert page.status_code == 200 and "<tr data-id=" not in page.text
+        assert opp.id not in page.text
