@@ -21,6 +21,7 @@ are answered without one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Annotated
 
@@ -128,8 +129,9 @@ async def _run(request: Request, decode: bool) -> Response:
             done = await (active.decode(done) if decode else active.encode(done))
     except ValueError as error:
         raise HTTPException(422, str(error), cors) from error
-    text = json_format.MessageToJson(Payloads(payloads=done))
-    return Response(text, media_type="application/json", headers=cors)
+    answer = json_format.MessageToDict(Payloads(payloads=done))
+    answer.setdefault("payloads", [])  # protobuf's JSON omits an empty list
+    return Response(json.dumps(answer), media_type="application/json", headers=cors)
 
 
 async def _preflight(request: Request) -> Response:

@@ -209,6 +209,8 @@ async def test_codec_passes_payloads_unchanged_while_encryption_is_off():
             response = await client.post(path, json={"payloads": [payload]}, headers=auditor)
             assert response.status_code == 200, response.text
             assert response.json() == {"payloads": [payload]}
+            empty = await client.post(path, json={"payloads": []}, headers=auditor)
+            assert empty.json() == {"payloads": []}
         rep_token = {"Authorization": "Bearer demo-riley-rep"}
         rep = await client.post("/codec/decode", json={"payloads": []}, headers=rep_token)
         assert rep.status_code == 403 and rep.json()["code"] == "forbidden"
