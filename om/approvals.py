@@ -55,6 +55,15 @@ _REFUSAL_KIND = {
 }
 
 
+def _request_of(message: Any) -> Any:
+    """A decision or rep action as its sender chose it: the actor by email."""
+    if message is None:
+        return None
+    dumped = message.model_dump(mode="json")
+    dumped["actor"] = str(dumped.get("actor", {}).get("email", "")).lower()
+    return dumped
+
+
 class _NotYet(Exception):
     """The workflow's "not yet" refusal, before the client has given up on it."""
 
@@ -306,16 +315,19 @@ class Approvals:
                     raise Busy(f"busy: {exc.message}") from exc
             else:
                 if update_id is not None:
-                    await self._check_same_request(opportunity_id, update_id, arg)
+                    await self._check_same_request(opportunity_id, update_id, update, arg)
                 if self.snapshot is not None:
                     self.snapshot.forget(opportunity_id)
                 return receipt
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    async def _check_same_request(self, opportunity_id: str, update_id: str, arg: Any) -> None:
+    async def _check_same_request(
+        self, opportunity_id: str, update_id: str, update: Any, arg: Any
+    ) -> None:
         """Raise `KeyReused` unless the Update Temporal accepted under
-        `update_id` carried `arg`.
+        `update_id` was this one: the same Update (decide, recall...) with
+        the same request.
 
         Temporal answers a known Update id with the first outcome whatever
         the new arguments are, so a different request under a used key would
@@ -323,16 +335,21 @@ class Approvals:
         the run's history; checked after sending, so two different requests
         racing with one key are told apart too (the loser gets `KeyReused`).
         An id with no accepted request (the first one was refused) is fine:
-        nothing was applied under it, and this request was judged afresh."""
+        nothing was applied under it, and this request was judged afresh.
+        The actor's role and regions are left out: they are the roster's,
+        which may change between a send and its resend, not the request's."""
         accepted = await self._accepted_request(opportunity_id, update_id, type(arg))
-        if accepted is not None and accepted.model_dump(mode="json") != arg.model_dump(mode="json"):
+        if accepted is None:
+            return
+        name, request = accepted
+        if name != update._defn.name or _request_of(request) != _request_of(arg):
             raise KeyReused(update_id.split(":", 1)[-1])
 
     async def _accepted_request(
         self, opportunity_id: str, update_id: str, arg_type: type[Any]
-    ) -> Any | None:
-        """The argument of the Update accepted under `update_id` in the
-        current run, decoded as `arg_type`; None if none was accepted."""
+    ) -> tuple[str, Any] | None:
+        """(Update name, argument decoded as `arg_type`) of the Update
+        accepted under `update_id` in the current run; None if none was."""
         async for event in self._handle(opportunity_id).fetch_history_events():
             if not event.HasField("workflow_execution_update_accepted_event_attributes"):
                 continue
@@ -342,7 +359,7 @@ class Approvals:
             values = await self.client.data_converter.decode(
                 list(request.input.args.payloads), [arg_type]
             )
-            return values[0] if values else None
+            return request.input.name, values[0] if values else None
         return None
 
     async def _update_once(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from domain.errors import KeyReused
 from domain.policy import Role, RosterUser
 from tests.workflow.conftest import Harness, new_payload
 from tests.workflow.test_console import sign_in
@@ -211,3 +212,16 @@ async def test_reps_list_no_queue(dev_harness, example_payload):
         page = await client.get("/console/queue")
         assert page.status_code == 200 and "<tr data-id=" not in page.text
         assert opp.id not in page.text
+
+
+async def test_an_update_id_reused_for_another_action_is_refused(harness, example_payload):
+    """The same id on a recall and then a resubmit (the console's form ids,
+    the CLI's --update-id) is another request, though the argument is equal."""
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    rep = "riley.rep@example.com"
+    await harness.approvals.rep_action(opp.id, "recall", rep, update_id=f"{rep}:u1")
+    again = await harness.approvals.rep_action(opp.id, "recall", rep, update_id=f"{rep}:u1")
+    assert again.stage == "recalled"
+    with pytest.raises(KeyReused, match="'u1' was already used for a different request"):
+        await harness.approvals.rep_action(opp.id, "resubmit", rep, update_id=f"{rep}:u1")
+    assert (await harness.status(opp.id)).stage == "recalled"
