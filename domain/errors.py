@@ -72,7 +72,7 @@ class KeyReused(OmError):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"Idempotency-Key {key!r} was already used for a different request on this "
-            "opportunity; nothing changed: send a new key for a new request"
+            f"key {key!r} was already used for a different request on this opportunity; "
+            "nothing changed: send a new key (Idempotency-Key, --update-id) for a new request"
         )
         self.key = key
