@@ -112,6 +112,7 @@ async def _schemathesis(base_url: str, token: str, config: Path, report: Path) -
         str(report),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        cwd=config.parent,  # its cache (.schemathesis/) stays out of the checkout
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=300)
     assert process.returncode is not None
