@@ -43,7 +43,7 @@ MAX_EXAMPLES = 12
 TOKENS = ("demo-auditor", "demo-om-amer")
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
-    "response_headers_conformance,response_schema_conformance"
+    "response_headers_conformance,response_schema_conformance,ignored_auth"
 )
 
 
