@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import codec, console, intake, opportunities, queue
+from api.console.shared import install_sessions
 from api.contract import install_contract
 from api.docs import install_docs
 from api.errors import install_error_handlers
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(intake.router)
     app.include_router(codec.router)
     app.include_router(console.router)
+    install_sessions(app)
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(queue.router)
     app.include_router(opportunities.router)

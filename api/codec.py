@@ -2,8 +2,9 @@
 
 With payload encryption on, the UI only sees ciphertext; it sends payloads
 here (JSON `{"payloads": [{"metadata": {k: base64}, "data": base64}]}`) and
-shows what comes back. Only roster users allowed to read histories
-(auditors and Order Management) get an answer.
+shows what comes back. Only people allowed to read histories (auditors and
+Order Management), by roster token or OIDC access token as on the rest of
+the API, get an answer.
 
 With encryption off the codec is the identity: payloads come back
 unchanged (200). The history is plain JSON then, so there is nothing to
@@ -30,6 +31,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from google.protobuf import json_format
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from temporalio.api.common.v1 import Payload, Payloads
 
@@ -77,7 +79,7 @@ def payload_codec(state: State) -> EncryptionCodec | None:
 
 
 def _codec_user(request: Request) -> RosterUser:
-    """The roster user of the bearer token, if their role may read histories."""
+    """The person of the bearer token (roster or OIDC), if their role may read histories."""
     scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     credentials = (
         HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
@@ -112,7 +114,8 @@ def _settings_of(request: Request) -> PayloadEncryption:
 async def _run(request: Request, decode: bool) -> Response:
     cors = _cors_headers(request, _settings_of(request).ui_origins)
     try:  # errors carry the CORS headers too, or the UI only sees "network error"
-        _codec_user(request)
+        # In a worker thread: an OIDC token may need the provider's keys fetched.
+        await run_in_threadpool(_codec_user, request)
         active = payload_codec(request.app.state)
     except HTTPException as error:
         headers = {**(error.headers or {}), **cors}

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import State
 from temporalio.client import Client
 
+from api.oidc import oidc_user
 from domain.policy import RosterUser
 from om.approvals import Approvals
 from om.client import connect
@@ -27,10 +28,13 @@ def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> RosterUser:
-    """The roster user whose bearer token came with the request."""
+    """The roster user whose bearer token came with the request: a roster
+    (service account) token, else an OIDC access token (`api.oidc`)."""
     if credentials is None:
         raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-    found = _settings(request).user_by_token(credentials.credentials)
+    found = _settings(request).user_by_token(credentials.credentials) or oidc_user(
+        request, credentials.credentials
+    )
     if found is None:
         raise HTTPException(401, "unknown bearer token", {"WWW-Authenticate": "Bearer"})
     return found

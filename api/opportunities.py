@@ -50,6 +50,13 @@ class DecisionBody(BaseModel):
     acknowledged: list[str] = Field(
         default_factory=list, description="Judgment findings the specialist checked"
     )
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="OM approval only: codes of the round's hard findings the approver "
+        "overrides (approves anyway). Each hard finding must be named, with a non-empty "
+        "`comment` saying why; otherwise the approval is refused with 422 naming the "
+        "missing codes, and nothing is recorded.",
+    )
 
 
 class RepBody(BaseModel):
@@ -108,6 +115,7 @@ async def decide(
         # Scoped to the person (and, by being an Update id of this
         # opportunity's workflow, to the opportunity).
         update_id=f"{who.email}:{idempotency_key}" if idempotency_key else None,
+        overrides=body.overrides,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,8 @@ from om.settings import DevPorts, Settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from domain.models import Opportunity
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
@@ -103,7 +107,7 @@ def start_temporal(
         if on_spawn is not None:
             on_spawn(process)
         deadline = time.monotonic() + 60
-        while not _port_open(port):
+        while not (_port_open(port) and _frontend_serving(port)):
             if process.poll() is not None:
                 raise SystemExit(f"error: the Temporal dev server exited; see {log}")
             if time.monotonic() > deadline:
@@ -113,6 +117,23 @@ def start_temporal(
         stop_process(process)
         raise
     return process
+
+
+def _frontend_serving(port: int) -> bool:
+    """The frontend answers its health check. An open port is not enough:
+    on a busy machine the frontend listens a while before it serves, and a
+    client connecting then fails with "Frontend is not healthy yet"."""
+    try:
+        check = subprocess.run(
+            [temporal_binary(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return check.returncode == 0 and "NOT_SERVING" not in check.stdout
 
 
 def _port_open(port: int) -> bool:
@@ -182,6 +203,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         ).with_sandbox_defaults()
         if settings.intake_secret is None:
             settings = settings.model_copy(update={"intake_secret": SecretStr(DEMO_INTAKE_SECRET)})
+        settings = demo_settings(settings, home)
         in_flight = asyncio.run(
             _serve(settings, info, demo_pending if demo and submit_demo else None)
         )
@@ -198,6 +220,49 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         stop_process(temporal)
         clear_record(home)
         print(_stopped_line(in_flight), flush=True)
+
+
+# The demo deal submitted as if half its first round's SLA had passed, so an
+# SLA warning is in `om sandbox notifications` right after the first start.
+SLA_WARNING_DEMO = "0065e00000DEMO09"
+
+
+def demo_submitted_at(settings: Settings) -> Callable[[Opportunity], datetime | None]:
+    """When each demo deal counts as submitted: now, except `SLA_WARNING_DEMO`,
+    backdated in its region's calendar so its 50% warning is due at once
+    whatever the day and hour of the first `make run`."""
+    from domain.sla import backdated_for_warning
+
+    def submitted_at(opportunity: Opportunity) -> datetime | None:
+        if opportunity.id != SLA_WARNING_DEMO:
+            return None
+        return backdated_for_warning(
+            opportunity.account.region, datetime.now(UTC), settings.calendar
+        )
+
+    return submitted_at
+
+
+def demo_settings(settings: Settings, home: Path) -> Settings:
+    """Demo mode on (one-click sign-in as the demo roster), and a console
+    secret kept in the home when none is set, so console sessions and open
+    forms survive a restart of `make run`."""
+    update: dict[str, Any] = {"demo": True}
+    if settings.console_secret is None:
+        update["console_secret"] = SecretStr(home_console_secret(home))
+    return settings.model_copy(update=update)
+
+
+def home_console_secret(home: Path) -> str:
+    """The home's console secret (`<home>/console-secret`, owner-only), made on first use."""
+    path = home / "console-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        secret = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.write_text(secret)
+        return secret
 
 
 def _stopped_line(in_flight: int | None) -> str:
@@ -269,7 +334,9 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> int | N
     if demo_pending is not None:
         # Idempotent: only opportunities still awaiting signature are
         # submitted, and a running workflow is found, not started again.
-        started = await submit_all(Approvals(client, settings), settings)
+        started = await submit_all(
+            Approvals(client, settings), settings, submitted_at=demo_submitted_at(settings)
+        )
         demo_pending.unlink(missing_ok=True)
         print(f"om dev: submitted {started} demo opportunities for approval", flush=True)
     _print_banner(settings, info, ports)
@@ -309,7 +376,7 @@ Order Management orchestrator is up.
   Temporal UI      {ui}
   Temporal server  {settings.temporal_address} (namespace {settings.temporal_namespace})
   HTTP API         http://127.0.0.1:{ports.api}   (OpenAPI docs at /docs)
-  Console          http://127.0.0.1:{ports.api}/console   (sign in as one of the demo users)
+  Console          http://127.0.0.1:{ports.api}/console   (demo mode: a demo user in one click)
   Intake webhook   POST http://127.0.0.1:{ports.api}/intake/salesforce, X-OM-Signature =
                    hex HMAC-SHA256 of the body with the intake secret ({secret_note})
   Salesforce       {info.salesforce_instance_url}  (sandbox, TLS CA {info.ca_file})

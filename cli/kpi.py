@@ -273,6 +273,23 @@ def print_report(report: KpiReport) -> None:
             f"rejected by Billing, {accuracy.awaiting_billing} awaiting Billing",
         )
     )
+    overrides = report.overrides
+    grid = Table(
+        "specialist",
+        "overridden approvals",
+        title=f"Hard-finding overrides ({overrides.approvals} approvals; "
+        f"{overrides.billing_rejected} later rejected by Billing, "
+        f"{overrides.awaiting_billing} awaiting Billing)",
+        title_justify="left",
+    )
+    for specialist, count in overrides.by_specialist.items():
+        grid.add_row(escape(specialist), str(count))
+    if overrides.by_code:
+        grid.caption = "codes overridden: " + ", ".join(
+            f"{i.code} ({i.count})" for i in overrides.by_code
+        )
+        grid.caption_justify = "left"
+    out.print(_or_none(grid))
     rejections = report.rejections
     grid = Table(
         "reason code",

@@ -91,6 +91,7 @@ def _decide(
     as_json: bool,
     acknowledged: list[str] | None = None,
     update_id: str | None = None,
+    overrides: list[str] | None = None,
 ) -> None:
     from cli.errors import Sent
 
@@ -107,6 +108,7 @@ def _decide(
             comment,
             acknowledged=acknowledged,
             update_id=update_id,
+            overrides=overrides,
         )
 
     receipt = run_async(work, Sent.update("the decision", update_id))
@@ -121,12 +123,32 @@ def approve(
         list[str] | None,
         typer.Option("--acknowledge", help="Code of a judgment finding you checked (repeat)."),
     ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--override",
+            help="Code of a hard finding you approve anyway (repeat, one per hard "
+            "finding; needs --comment saying why).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     update_id: UpdateId = None,
 ) -> None:
-    """Order Management approves the pending review round."""
+    """Order Management approves the pending review round.
+
+    A round whose pre-check found hard findings is refused unless each is
+    overridden by code (--override CODE) with a --comment saying why."""
     _decide(
-        opportunity_id, user, "om", "approve", [], comment, as_json, acknowledge or [], update_id
+        opportunity_id,
+        user,
+        "om",
+        "approve",
+        [],
+        comment,
+        as_json,
+        acknowledge or [],
+        update_id,
+        override or [],
     )
 
 

@@ -65,6 +65,11 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     from om.telemetry import configure_logging
 
     settings = settings_or_fail()
+    if settings.console_secret is None and not settings.demo:
+        fail(
+            "OM_CONSOLE_SECRET is not set: console sessions and their CSRF tokens are signed "
+            "with it, the same on every replica (or set OM_DEMO=true for a demo)"
+        )
     configure_logging(settings)
     # log_config=None: uvicorn's own lines (access log included) go through
     # the handler above, so they are JSON too when `log_format` is json.

@@ -55,6 +55,9 @@ class ReviewState:
     (handoff of an urgent round, end-of-period cover, a breached SLA)."""
     needs_acknowledgement: frozenset[str] = frozenset()
     """Codes of the round's judgment findings an OM approval must acknowledge."""
+    needs_override: frozenset[str] = frozenset()
+    """Codes of the round's hard findings an OM approval must override, each
+    by code and with a comment (empty on workflows before the override rule)."""
     billing_review_due: datetime | None = None
     now: datetime | None = None
 
@@ -114,6 +117,7 @@ def check_decision(decision: Decision, state: ReviewState) -> None:
                 + ", ".join(missing)
                 + ": check it, then acknowledge it (om approve --acknowledge CODE)"
             )
+        check_overrides(decision, state.needs_override)
     if (
         stage == "finance"
         and state.billing_review_due is not None
@@ -130,6 +134,45 @@ def check_decision(decision: Decision, state: ReviewState) -> None:
         parse_reason_codes(decision.reasons)  # raises UnknownReasonCode naming the code
         if not decision.comment.strip():
             raise InvalidDecision("a rejection needs a comment telling the rep what to fix")
+
+
+def check_overrides(decision: Decision, needs_override: frozenset[str]) -> None:
+    """Raise InvalidDecision unless an OM approval overrides, by code and with a
+    comment, every hard finding of the round.
+
+    A hard finding means the deal cannot be booked as is; approving it anyway
+    is the specialist's deliberate call, so it must name what it overrides
+    and say why, and a code the round does not have is refused rather than
+    recorded as if it had been overridden.
+    """
+    if decision.stage != "om" or decision.action != "approve":
+        return
+    named = {code.strip().upper() for code in decision.overrides if code.strip()}
+    if not needs_override and not named:
+        return
+    unknown = sorted(named - needs_override)
+    if unknown:
+        has = ", ".join(sorted(needs_override)) or "none"
+        raise InvalidDecision(
+            "overrides: "
+            + ", ".join(unknown)
+            + (" is" if len(unknown) == 1 else " are")
+            + f" not a hard finding of this round (its hard findings: {has})"
+        )
+    missing = sorted(needs_override - named)
+    if missing:
+        raise InvalidDecision(
+            "the pre-check found hard findings that must be fixed: "
+            + ", ".join(missing)
+            + "; reject the round, or override each by code with a comment "
+            "(om approve --override CODE --comment TEXT)"
+        )
+    if not decision.comment.strip():
+        raise InvalidDecision(
+            "comment: an override of "
+            + ", ".join(sorted(needs_override))
+            + " needs a comment saying why the deal may be booked anyway"
+        )
 
 
 _REP_ACTION_STAGES = {

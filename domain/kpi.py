@@ -222,6 +222,8 @@ class ReviewRound:
     deployment: str | None = None
     license_delivered_at: datetime | None = None
     license_tickets: int = 0
+    overrides: tuple[str, ...] = ()
+    """Hard findings the OM approver overrode (approved anyway)."""
 
     @classmethod
     def from_record(cls, opportunity_id: str, record: RoundRecord, **more: object) -> ReviewRound:
@@ -229,6 +231,8 @@ class ReviewRound:
         hold (reasons, Billing's outcome, license delivery) as keyword arguments."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in record.model_dump().items() if k in names}
+        if "overrides" in values:
+            values["overrides"] = tuple(values["overrides"])
         return cls(opportunity_id=opportunity_id, **(values | more))
 
     @property
@@ -383,6 +387,14 @@ class ReasonCount(BaseModel):
     count: int
 
 
+class OverrideReport(BaseModel):
+    approvals: int = Field(description="OM approvals that overrode hard pre-check findings")
+    by_specialist: dict[str, int] = Field(description="Overridden approvals per OM approver")
+    by_code: list[ReasonCount] = Field(description="An approval counts once per code it overrode")
+    billing_rejected: int = Field(description="Of those, rounds Billing later rejected")
+    awaiting_billing: int = Field(description="Of those, rounds Billing has not decided yet")
+
+
 class RejectionReport(BaseModel):
     rejections: int = Field(description="Rounds Order Management rejected")
     automatic: int = Field(description="Of those, rejected by the automatic pre-check")
@@ -430,6 +442,7 @@ class KpiReport(BaseModel):
     sla: SlaReport
     first_response: FirstResponseReport
     accuracy: AccuracyReport
+    overrides: OverrideReport
     rejections: RejectionReport
     closed_won: ClosedWonReport
     license_delivery: LicenseReport
@@ -491,6 +504,21 @@ def accuracy_report(
         finance_rejections=rejected,
         awaiting_billing=sum(r.finance_outcome is None for r in approvals),
         accuracy=_figure(accuracy, "share", targets.approval_accuracy, len(approvals)),
+    )
+
+
+def override_report(rounds: Sequence[ReviewRound]) -> OverrideReport:
+    """Approvals that overrode hard findings: who overrode, what, and how
+    often Billing then rejected the round (an override Billing rejects is an
+    accuracy miss the pre-check had warned of)."""
+    overridden = [r for r in rounds if r.outcome == APPROVED and r.overrides]
+    by_code = Counter(code for r in overridden for code in dict.fromkeys(r.overrides))
+    return OverrideReport(
+        approvals=len(overridden),
+        by_specialist=dict(sorted(Counter(r.decided_by or "unknown" for r in overridden).items())),
+        by_code=[ReasonCount(code=c, count=n) for c, n in sorted(by_code.items())],
+        billing_rejected=sum(r.finance_outcome == REJECTED for r in overridden),
+        awaiting_billing=sum(r.finance_outcome is None for r in overridden),
     )
 
 
@@ -746,6 +774,7 @@ def kpi_report(
         sla=sla_report(chosen, targets),
         first_response=first_response_report(chosen, targets),
         accuracy=accuracy_report(chosen, targets),
+        overrides=override_report(chosen),
         rejections=rejection_report(chosen),
         closed_won=closed_won_report(chosen),
         license_delivery=license_report(chosen),

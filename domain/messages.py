@@ -115,6 +115,11 @@ class Decision(BaseModel):
         default_factory=list,
         description="Codes of pre-check findings that need a specialist's judgment, checked",
     )
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="Codes of hard pre-check findings the approver overrides (approving "
+        "anyway); each hard finding of the round must be named, with a comment saying why",
+    )
     round: int | None = Field(
         default=None, description="The round the decider saw; a stale round is refused"
     )
@@ -276,6 +281,9 @@ class RoundRecord(BaseModel):
     )
     business_seconds_to_decision: float | None = None
     sla_met: bool | None = None
+    overrides: list[str] = Field(
+        default_factory=list, description="Hard findings the OM approver overrode"
+    )
 
 
 class CarriedState(BaseModel):

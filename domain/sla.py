@@ -149,3 +149,32 @@ def plan_review_round(
         if cover_business_days
         else [],
     )
+
+
+def backdated_for_warning(
+    home: Region,
+    now: datetime,
+    policy: CalendarPolicy | None = None,
+    margin: timedelta = timedelta(minutes=2),
+) -> datetime:
+    """A submission instant whose round, opened at `now`, has its first SLA
+    warning due already and its deadline still ahead (a non-urgent round).
+
+    Why: a demo started outside business hours, or on a weekend, would
+    otherwise wait hours or days for its first warning. Counting the first
+    checkpoint's business time (plus `margin`) back from `now` in the home
+    region's calendar gives an instant the clock starts at, unless it falls
+    after the day's cutoff; then it moves earlier, `margin` of business time
+    at a time, until the clock starts at the submission itself. The cutoff
+    window (16:30 to closing) is short next to the 3 business hours between
+    the 50% and 75% checkpoints, so the round stays short of its 75% warning
+    and far from its deadline.
+    """
+    calendar = calendar_for(home, policy)
+    first = calendar.sla * _CHECKPOINT_SHARES[0][1]
+    submitted = calendar.add_business_hours(now, -(first + margin))
+    for _ in range(int(timedelta(hours=24) / margin)):
+        if calendar.clock_start(submitted) == submitted:
+            return submitted
+        submitted = calendar.add_business_hours(submitted, -margin)
+    raise ValueError(f"no submission instant before {now} starts the {home.value} clock at once")

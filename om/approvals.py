@@ -39,6 +39,7 @@ from domain.models import DecisionAction, DecisionStage, Opportunity, Region
 from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id, opportunity_id_of
 from domain.policy import RosterUser
 from domain.queue import QueueItem, order_queue, start_date_of
+from om.identity import recall
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
 from workflows import search_attributes as sa
@@ -94,7 +95,7 @@ class Approvals:
 
     def actor(self, email: str) -> Actor:
         """The roster entry for `email` as an Actor; UnknownUser otherwise."""
-        user = self.settings.user(email)
+        user = self.settings.user(email) or recall(email)  # recall: mapped by group (om.identity)
         if user is None:
             raise UnknownUser(email)
         return Actor(email=user.email, role=user.role, regions=user.regions)
@@ -262,6 +263,7 @@ class Approvals:
         round_: int | None = None,
         acknowledged: list[str] | None = None,
         update_id: str | None = None,
+        overrides: list[str] | None = None,
     ) -> DecisionReceipt:
         """Send an OM or Billing decision; Refused when the workflow turns it away.
 
@@ -276,6 +278,7 @@ class Approvals:
             comment=comment,
             round=round_,
             acknowledged=acknowledged or [],
+            overrides=[code.strip().upper() for code in overrides or [] if code.strip()],
         )
         return await self._update(
             opportunity_id, OpportunityApprovalWorkflow.decide, decision, update_id

@@ -987,6 +987,10 @@ class _Reader:
         if acknowledged:
             entry.summary += f" (acknowledged {', '.join(acknowledged)})"
             entry.data["acknowledged"] = acknowledged
+        overrides = list(getattr(decision, "overrides", []) or [])
+        if overrides and decision.action == "approve":
+            entry.summary += f" (overrode hard findings {', '.join(overrides)})"
+            entry.data["overrides"] = overrides
         if decision.action == "approve":
             self.om_approver = decision.actor.email
         if current is not None and self.region not in decision.actor.regions:

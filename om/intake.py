@@ -9,10 +9,13 @@ opportunity awaiting approval in Salesforce whose callout was lost.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 
 from activities.salesforce import SalesforceAdapter, soql_quote
 from domain.errors import OmError
 from domain.messages import PollReport
+from domain.models import Opportunity
 from domain.names import approval_workflow_id
 from om.approvals import Approvals
 from om.settings import Settings
@@ -21,11 +24,17 @@ AWAITING_STAGE = "7-Closing"
 AWAITING_STATUS = "In Progress"
 
 
-async def submit_from_crm(approvals: Approvals, opportunity_id: str) -> tuple[str, bool]:
+SubmittedAt = Callable[[Opportunity], datetime | None]
+"""When an opportunity counts as submitted; None: now (the demo backdates one)."""
+
+
+async def submit_from_crm(
+    approvals: Approvals, opportunity_id: str, submitted_at: SubmittedAt | None = None
+) -> tuple[str, bool]:
     """Read one opportunity from Salesforce and start (or find) its workflow."""
     adapter = SalesforceAdapter(approvals.settings.salesforce)
     opportunity = await asyncio.to_thread(adapter.read_opportunity, opportunity_id)
-    return await approvals.submit(opportunity)
+    return await approvals.submit(opportunity, submitted_at(opportunity) if submitted_at else None)
 
 
 async def _ids_in_stage(settings: Settings, stage: str, status: str | None = None) -> list[str]:
@@ -61,13 +70,16 @@ async def poll_once(approvals: Approvals) -> PollReport:
 
 
 async def submit_all(
-    approvals: Approvals, settings: Settings, stage: str = "6-Awaiting Signature"
+    approvals: Approvals,
+    settings: Settings,
+    stage: str = "6-Awaiting Signature",
+    submitted_at: SubmittedAt | None = None,
 ) -> int:
     """Submit every CRM opportunity in `stage`; returns how many were started."""
     started = 0
     for opportunity_id in await _ids_in_stage(settings, stage):
         try:
-            _, new = await submit_from_crm(approvals, opportunity_id)
+            _, new = await submit_from_crm(approvals, opportunity_id, submitted_at)
         except OmError as error:
             print(f"om dev: {opportunity_id} not submitted: {error}")
             continue

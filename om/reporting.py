@@ -214,6 +214,7 @@ def rounds_from_timeline(timeline: Timeline) -> list[ReviewRound]:
                 "decided_by": entry.actor,
                 "reasons": tuple(data.get("reasons") or ()),
                 "taken_because": data.get("taken_because"),
+                "overrides": tuple(data.get("overrides") or ()),
             }
         elif entry.kind == BUSINESS_TIME and current is not None:
             current |= {

@@ -116,6 +116,7 @@ rounds = sa.Table(
     sa.Column("deployment", sa.String(32)),
     sa.Column("license_delivered_at", UtcDateTime),
     sa.Column("license_tickets", sa.Integer, nullable=False, default=0),
+    sa.Column("overrides", sa.JSON),
     sa.Index("ix_rounds_clock_start", "clock_start"),
 )
 
@@ -216,6 +217,24 @@ class ReportingStore:
         self.url = url
         self.engine = _engine(url)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Add the nullable columns a store created by an earlier version lacks.
+
+        `create_all` creates missing tables, never missing columns; the store
+        is a projection, so a new column is only ever nullable and filled as
+        histories are projected again."""
+        inspector = sa.inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present and column.nullable:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.execute(
+                            sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReportingStore:
@@ -335,6 +354,7 @@ class ReportingStore:
             "deployment": r.deployment,
             "license_delivered_at": r.license_delivered_at,
             "license_tickets": r.license_tickets,
+            "overrides": list(r.overrides),
         }
 
     # ---- reading ---------------------------------------------------------------------
@@ -386,6 +406,7 @@ class ReportingStore:
             deployment=row["deployment"],
             license_delivered_at=row["license_delivered_at"],
             license_tickets=row["license_tickets"] or 0,
+            overrides=tuple(row["overrides"] or ()),
         )
 
     # ---- CSAT ------------------------------------------------------------------------

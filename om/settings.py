@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from activities.config import AdapterSettings, ServiceSettings
 from domain.policy import parse_duration
+from om.identity import OidcSettings
 
 
 class PayloadEncryption(BaseModel):
@@ -217,7 +218,35 @@ class Settings(AdapterSettings, BaseSettings):
         "(needs the `otel` extra); exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set",
     )
 
-    @field_validator("intake_poll_interval", "reporting_interval", mode="before")
+    # ---- sign-in (docs/security.md, "Sign-in") ----
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs console sessions and derives their CSRF tokens; every "
+        "replica of the API needs the same one (`om api` refuses to start without it "
+        "unless `demo` is on)",
+    )
+    console_idle: timedelta = Field(
+        default=timedelta(minutes=30),
+        description="A console session unused this long is over (sign in again)",
+    )
+    console_max_age: timedelta = Field(
+        default=timedelta(hours=12),
+        description="A console session is over this long after sign-in, however busy",
+    )
+    demo: bool = Field(
+        default=False,
+        description="Demo mode (`om dev` sets it): one-click sign-in as the demo roster, and "
+        "a console secret of the local home when none is set",
+    )
+
+    @field_validator(
+        "intake_poll_interval",
+        "reporting_interval",
+        "console_idle",
+        "console_max_age",
+        mode="before",
+    )
     @classmethod
     def _parse_interval(cls, value: Any) -> Any:
         return parse_duration(value)

@@ -69,6 +69,10 @@ REVIEW_PLAN_PATCH = "review-plan-v1"
 # Patch id of continue-as-new: a run whose history has grown past the
 # threshold starts afresh from its state (docs/architecture.md).
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
+# Patch id of the hard-finding override: an OM approval of a round with hard
+# pre-check findings must override each by code, with a comment. Histories
+# recorded before it approved such rounds without one, and replay so.
+HARD_FINDING_OVERRIDE_PATCH = "hard-finding-override"
 
 # CRM values written at each transition (Salesforce picklist values).
 CRM_SUBMITTED = {"stage": "7-Closing", "approval_status": "In Progress", "locked": True}
@@ -476,6 +480,14 @@ class OpportunityApprovalWorkflow:
             suffix = f" ({taken})" if taken else ""
         if decision.stage == "om" and decision.action == "approve":
             self._om_approver = who
+            overridden = sorted({c.strip().upper() for c in decision.overrides if c.strip()})
+            if overridden:
+                self._rounds[-1].overrides = overridden
+                self._note(
+                    who,
+                    "hard_findings_overridden",
+                    f"overrode {', '.join(overridden)} (round {self._round}): {decision.comment}",
+                )
             self._enter(
                 Stage.FINANCE_REVIEW,
                 who,
@@ -694,7 +706,8 @@ class OpportunityApprovalWorkflow:
         """An Order Management or Billing decision on the pending round."""
         # Two updates delivered in one workflow task both pass their
         # validators before either handler runs: check again here.
-        self._refuse_unless(lambda: self._check_decision(decision))
+        enforce = self._override_rule_applies(decision)
+        self._refuse_unless(lambda: self._check_decision(decision, enforce))
         decided_round = self._round
         self._apply_decision(decision.model_copy(update={"round": decided_round}))
         verb = "approved" if decision.action == "approve" else "rejected"
@@ -710,8 +723,27 @@ class OpportunityApprovalWorkflow:
         self._refuse_while_recording()
         self._check_decision(decision)
 
-    def _check_decision(self, decision: Decision) -> None:
-        check_decision(decision, self._review_state())
+    def _check_decision(self, decision: Decision, override_rule: bool = True) -> None:
+        check_decision(decision, self._review_state(override_rule))
+
+    def _hard_codes(self) -> frozenset[str]:
+        return frozenset(f.code for f in self._findings if f.severity == "hard")
+
+    def _override_rule_applies(self, decision: Decision) -> bool:
+        """Whether the handler holds an OM approval to the override rule.
+
+        The validator always does (validators never run on replay). The
+        handler runs on replay too, so it asks the patch, and only for an
+        approval the rule concerns: a history recorded before the rule, which
+        approved a round with hard findings without an override, replays as
+        it was recorded.
+        """
+        concerned = (
+            decision.stage == "om"
+            and decision.action == "approve"
+            and bool(self._hard_codes() or decision.overrides)
+        )
+        return concerned and workflow.patched(HARD_FINDING_OVERRIDE_PATCH)
 
     @workflow.update
     async def resubmit(self, rep: RepAction) -> DecisionReceipt:
@@ -772,7 +804,7 @@ class OpportunityApprovalWorkflow:
 
     # ---- helpers --------------------------------------------------------------
 
-    def _review_state(self) -> ReviewState:
+    def _review_state(self, override_rule: bool = True) -> ReviewState:
         plan = self._plan
         cover: frozenset[Region] = frozenset()
         if plan is not None and (self._breached or plan.cover_reason(workflow.now())):
@@ -789,6 +821,7 @@ class OpportunityApprovalWorkflow:
             needs_acknowledgement=frozenset(
                 f.code for f in self._findings if f.severity == "acknowledge"
             ),
+            needs_override=self._hard_codes() if override_rule else frozenset(),
             billing_review_due=plan.billing_review_due if plan else None,
             now=workflow.now(),
         )

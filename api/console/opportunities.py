@@ -121,6 +121,7 @@ async def decide(request: Request, opportunity_id: str) -> Response:
         "comment": first(form, "comment"),
         "reasons": form.get("reasons", []),
         "acknowledged": form.get("acknowledged", []),
+        "overrides": form.get("overrides", []),
     }
 
     async def refuse(status: int, message: str) -> Response:
@@ -149,6 +150,7 @@ async def decide(request: Request, opportunity_id: str) -> Response:
             int(round_text) if round_text else None,
             [a for a in submitted["acknowledged"] if a],
             update_id=_update_id(user, form),
+            overrides=[o for o in submitted["overrides"] if o] if action == "approve" else [],
         )
     except HANDLED as exc:
         failure = error_for(exc)
@@ -222,6 +224,7 @@ def _opportunity_context(
         )
     flagged = {f.code for f in status.findings}
     judgment = [f for f in status.findings if f.severity == "acknowledge"]
+    hard = [f for f in status.findings if f.severity == "hard"]
     contacts = []
     if opp is not None:
         contacts = [
@@ -237,6 +240,7 @@ def _opportunity_context(
         "queue_region": queue_region,
         "deadline_local": local_time(status.sla_deadline, queue_region, request),
         "judgment": judgment,
+        "hard": hard,
         "reason_codes": [(code.value, code.message, code.value in flagged) for code in ReasonCode],
         "can_om": user.role == Role.ORDER_MANAGEMENT and status.stage == Stage.OM_REVIEW.value,
         "can_finance": user.role == Role.BILLING and status.stage == Stage.FINANCE_REVIEW.value,

@@ -4,8 +4,9 @@ flash messages, inline errors and the Jinja filters.
 The page modules (`session`, `queue`, `opportunities`) hold routes and what
 only their pages need; anything two of them use lives here, so a page reads
 top to bottom without reaching into a sibling. Templates are loaded once per
-process, and nothing here keeps per-app state but the CSRF key on
-`app.state`.
+process, and nothing here keeps per-app state but the console secret on
+`app.state`: sessions live in the signed cookie, so any replica serves any
+request.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,6 +25,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from api.deps import approvals
@@ -33,15 +37,18 @@ from domain.policy import Role, RosterUser
 from domain.reasons import UnknownReasonCode
 from domain.timefmt import local_label
 from om.approvals import Approvals
+from om.identity import remember
 from om.settings import Settings
 
 PREFIX = "/console"
 SESSION_COOKIE = "om_console"
+"""The signed session cookie (Starlette's SessionMiddleware, installed by
+`install_sessions`)."""
 FLASH_COOKIE = "om_console_flash"
 CSRF_FIELD = "csrf"
 DEMO_TOKEN_PREFIX = "demo-"
-"""Roster users whose token starts with this are offered as one-click demo
-sign-ins; anyone else must paste their token."""
+"""In demo mode (`demo`, set by `om dev`), roster users whose token starts
+with this are offered as one-click sign-ins; never otherwise."""
 
 _API_DIR = Path(__file__).parent.parent  # templates/ and static/ stay in api/ (package data)
 STATIC = _API_DIR / "static"
@@ -143,30 +150,134 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def _key(app: FastAPI) -> bytes:
-    """The app's CSRF key, made on first use: forms from before a restart
-    are refused (reload the page), which is the safe direction."""
-    key = getattr(app.state, "console_csrf_key", None)
+def console_secret(app: FastAPI) -> bytes:
+    """The key that signs console sessions and derives CSRF tokens:
+    `console_secret` from settings, so every replica and every restart
+    accepts the same cookies and forms. Without one (only `create_app` in
+    tests and demos get this far: `om api` refuses to start) a random key
+    per app: sessions and open forms then end with the process."""
+    key = getattr(app.state, "console_secret_key", None)
     if key is None:
-        key = app.state.console_csrf_key = secrets.token_bytes(32)
+        configured = app.state.settings.console_secret
+        key = (
+            configured.get_secret_value().encode()
+            if configured is not None
+            else secrets.token_bytes(32)
+        )
+        app.state.console_secret_key = key
     return key
 
 
-def _session_token(request: Request) -> str | None:
-    return request.cookies.get(SESSION_COOKIE) or None
+class _ConsoleSessions:
+    """Starlette's signed-cookie sessions, scoped to the console, with the
+    Secure flag whenever the request came over https (Starlette fixes the
+    flag per middleware, so there is one for each scheme)."""
+
+    def __init__(self, app: ASGIApp, secret: bytes, max_age: int) -> None:
+        options: dict[str, Any] = {
+            "secret_key": secret.decode("latin-1"),
+            "session_cookie": SESSION_COOKIE,
+            "max_age": max_age,
+            "path": PREFIX,
+            "same_site": "lax",
+        }
+        self.plain = SessionMiddleware(app, https_only=False, **options)
+        self.secure = SessionMiddleware(app, https_only=True, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = self.secure if scope.get("scheme") in ("https", "wss") else self.plain
+        await chosen(scope, receive, send)
+
+
+def install_sessions(app: FastAPI) -> None:
+    """Console sessions in a cookie signed with the console secret. The
+    limits are checked on the session's own times (`signed_in`); the cookie
+    outlives them by an hour so an ended session is still seen, and the
+    person told it expired, rather than silently gone."""
+    max_age = int(app.state.settings.console_max_age.total_seconds()) + 3600
+    app.add_middleware(_ConsoleSessions, secret=console_secret(app), max_age=max_age)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def start_session(request: Request, user: RosterUser, via: str, **extra: Any) -> None:
+    """Sign `user` in: a fresh session (new id, so a CSRF token from before
+    is void) in the signed cookie. Roster people are stored by email and
+    looked up again on every request; people mapped by group carry their
+    role and regions until the session ends."""
+    request.session.clear()
+    now = round(_now(), 3)
+    on_roster = settings_of(request).user(user.email) is not None
+    request.session.update(
+        sid=secrets.token_urlsafe(18),
+        email=user.email,
+        via=via,
+        at=now,
+        seen=now,
+        roster=on_roster,
+        **({} if on_roster else {"person": user.model_dump(mode="json", exclude={"token"})}),
+        **extra,
+    )
+
+
+def end_session(request: Request) -> None:
+    request.session.clear()
+
+
+def session_expired(request: Request) -> bool:
+    """Whether this request came with a session that ran out (idle or absolute)."""
+    return bool(getattr(request.state, "console_session_expired", False))
 
 
 def signed_in(request: Request) -> RosterUser | None:
-    """The roster user of the session cookie, if any."""
-    token = _session_token(request)
-    return settings_of(request).user_by_token(token) if token else None
+    """The person of the session cookie, if any and still live.
+
+    A session is over `console_idle` after its last request and
+    `console_max_age` after sign-in; a roster person taken off the roster,
+    or a service account whose token was withdrawn, is signed out at once."""
+    session = request.session
+    email = session.get("email")
+    if not email:
+        return None
+    settings = settings_of(request)
+    now = _now()
+    idle = settings.console_idle.total_seconds()
+    if (
+        now - float(session.get("at", 0)) > settings.console_max_age.total_seconds()
+        or now - float(session.get("seen", 0)) > idle
+    ):
+        session.clear()
+        request.state.console_session_expired = True
+        return None
+    user: RosterUser | None
+    if session.get("roster"):
+        user = settings.user(email)
+        if user is not None and session.get("via") in ("token", "demo") and not user.token:
+            user = None
+    else:
+        try:
+            user = RosterUser.model_validate(session.get("person"))
+        except ValueError:
+            user = None
+        if user is not None:
+            remember(user)
+    if user is None:
+        session.clear()
+        return None
+    if now - float(session.get("seen", 0)) > min(60.0, idle / 4):
+        session["seen"] = round(now, 3)  # re-signed into the cookie with this response
+    return user
 
 
 def csrf_token(request: Request) -> str:
-    """The CSRF token for the signed-in session: HMAC-SHA256 of its cookie
-    token, so a page from another site cannot know it."""
-    token = _session_token(request) or ""
-    return hmac.new(_key(request.app), token.encode(), hashlib.sha256).hexdigest()
+    """The CSRF token for the signed-in session: HMAC-SHA256, under the
+    console secret, of the session's id. Any replica that shares the secret
+    derives the same token, and a page from another site cannot know it."""
+    sid = str(request.session.get("sid", ""))
+    message = b"om-console-csrf\0" + sid.encode()
+    return hmac.new(console_secret(request.app), message, hashlib.sha256).hexdigest()
 
 
 def csrf_ok(request: Request, form: dict[str, list[str]]) -> bool:
@@ -201,10 +312,20 @@ def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
     return (form.get(name) or [default])[0].strip()
 
 
+def safe_next(target: str | None) -> str:
+    """Only ever redirect into the console after sign-in (no open redirect)."""
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//"):
+        return target
+    return f"{PREFIX}/queue"
+
+
 def to_login(request: Request) -> RedirectResponse:
-    """Sign in first, then come back here."""
+    """Sign in first, then come back here (saying so when the session ran out)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"{PREFIX}/login?next={quote(target, safe='')}", status_code=303)
+    expired = "&expired=1" if session_expired(request) else ""
+    return RedirectResponse(
+        f"{PREFIX}/login?next={quote(target, safe='')}{expired}", status_code=303
+    )
 
 
 def set_cookie(

@@ -52,6 +52,7 @@ class LiveConsole:
             # The pages serve the queue from the app's shared listing; a short
             # max age keeps the tests quick while they still go through it.
             queue_cache_seconds=1,
+            demo=True,  # one-click demo sign-in, as `make run` serves it
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -248,7 +249,7 @@ def test_queue_in_priority_order_with_sla_colours_and_a_screenshot(live, context
         assert box is not None and box["x"] + box["width"] <= 768, "SLA cut off at 768px"
 
 
-def test_sign_in_and_approve_one_item(live, context, artifacts):
+def test_sign_in_and_approve_one_item_overriding_its_hard_finding(live, context, artifacts):
     from playwright.sync_api import expect
 
     opportunity_id = live.submit(po_required=True)
@@ -264,12 +265,38 @@ def test_sign_in_and_approve_one_item(live, context, artifacts):
     page.set_viewport_size({"width": 768, "height": 1024})
     assert fits(page), "a table on the opportunity page scrolls sideways at 768px"
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.get_by_label("Comment (optional)").fill("PO waived by phone, noted")
+    # PO_MISSING is a hard finding: approving needs its box and a comment.
+    overrides = page.get_by_test_id("override-findings")
+    expect(overrides.get_by_role("checkbox")).to_have_count(1)
+    why = page.get_by_label("Why the deal may be booked anyway (required)")
+    why.fill("PO waived by phone, noted")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("422")
+    expect(alert).to_contain_text("hard findings that must be fixed: PO_MISSING")
+    expect(page.get_by_test_id("stage")).to_have_text("om_review")
+    assert not any(
+        h.action == "hard_findings_overridden" for h in live.status(opportunity_id).history
+    )
+    # The refused form comes back as sent: the comment kept, the box to tick.
+    expect(why).to_have_value("PO waived by phone, noted")
+    page.get_by_label(re.compile("Override PO_MISSING")).check()
     page.get_by_role("button", name="Approve", exact=True).click()
     expect(page.get_by_test_id("flash")).to_be_visible()
     expect(page.get_by_test_id("stage")).to_have_text("finance_review")
-    expect(page.get_by_test_id("history")).to_contain_text("om.amer@example.com")
+    history = page.get_by_test_id("history")
+    expect(history).to_contain_text("om.amer@example.com")
+    expect(history).to_contain_text("overrode PO_MISSING (round 1): PO waived by phone, noted")
+    expect(page.get_by_test_id("round-overrides")).to_have_text("overrode PO_MISSING")
     assert live.status(opportunity_id).om_approver == "om.amer@example.com"
+
+    # An auditor reads the override in the timeline, and Billing sees it too.
+    auditor = context.browser.new_context().new_page()
+    sign_in(auditor, live, AUDITOR, f"/console/opportunities/{opportunity_id}")
+    expect(auditor.get_by_test_id("history")).to_contain_text(
+        "overrode PO_MISSING (round 1): PO waived by phone, noted"
+    )
+    auditor.context.close()
 
 
 def test_reject_one_with_two_reason_codes(live, context):

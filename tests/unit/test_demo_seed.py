@@ -90,7 +90,13 @@ def test_far_future_starts_on_the_documented_days(day: str, far_future: str):
 
 @pytest.mark.parametrize(
     ("day", "judgment"),
-    [("2026-12-24", ""), ("2026-12-25", "10"), ("2026-12-30", "02 10")],
+    [
+        ("2026-11-16", ""),
+        ("2026-11-17", "10"),
+        ("2026-11-30", "10"),
+        ("2026-12-25", "10"),
+        ("2026-12-30", "02 10"),
+    ],
 )
 def test_judgment_findings_on_the_documented_days(day: str, judgment: str):
     opportunities, _ = _seed()
@@ -101,3 +107,45 @@ def test_judgment_findings_on_the_documented_days(day: str, judgment: str):
         if any(f.severity == "acknowledge" for f in close_date_for(o, at, at).findings)
     }
     assert actual == _ids(judgment)
+
+
+README = OPERATIONS.parents[1] / "README.md"
+
+
+def _tour() -> dict[str, str]:
+    """The README's "Where to look" table: what it shows -> the ids cell."""
+    section = README.read_text().split("| to see | open |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| ")]
+    return {first.strip(): second.strip() for first, second in rows}
+
+
+def test_the_readme_tour_names_ids_that_show_what_it_says():
+    from cli.dev import SLA_WARNING_DEMO
+
+    opportunities, delivered = _seed()
+    tour = _tour()
+    at = _at("2026-11-30")
+    hard, judgment = tour["a hard finding / a judgment finding"].split(" / ")
+    (hard_id,) = _ids(hard)
+    assert [f.code for f in check_booking_requirements(opportunities[hard_id])] == [
+        "ORDER_FORM_MISSING"
+    ]
+    (judgment_id,) = _ids(judgment)
+    findings = close_date_for(opportunities[judgment_id], at, at).findings
+    assert [(f.code, f.severity) for f in findings] == [
+        ("START_DATE_CONFIRMATION_NEEDED", "acknowledge")
+    ]
+    assert not check_booking_requirements(opportunities[judgment_id])
+    assert _ids(tour["an urgent handoff"]) == {n for n, o in opportunities.items() if o.urgent}
+    (ticket_id,) = _ids(tour["a license ticket / an SLA warning"])
+    ticket = opportunities[ticket_id]
+    assert ticket.deployment == Deployment.SELF_MANAGED and ticket_id not in delivered
+    assert not check_booking_requirements(ticket) and not close_date_for(ticket, at, at).findings
+    assert ticket.id == SLA_WARNING_DEMO and not ticket.urgent
+    (future_id,) = _ids(tour["a Billing date in the future"].split("(")[0])
+    due = billing_review_due(opportunities[future_id], at)
+    assert due is not None and due.date().isoformat() in tour["a Billing date in the future"]
+    assert not check_booking_requirements(opportunities[future_id])
+    (cover_id,) = re.findall(r"DEMO(\d{2})", tour["month-end cover"])
+    assert not check_booking_requirements(opportunities[cover_id])
+    assert opportunities[cover_id].region.value == "AMER" and "om.emea" in tour["month-end cover"]

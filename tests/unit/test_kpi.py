@@ -42,6 +42,7 @@ from domain.kpi import (
     date_period,
     kpi_report,
     median,
+    override_report,
     parse_csat_csv,
     percentile,
     quarter_period,
@@ -533,3 +534,35 @@ def test_bad_csat_row_is_one_error_naming_line_and_column(
 def test_empty_csat_file_is_an_error_not_an_empty_survey():
     with pytest.raises(CsatImportError, match="empty"):
         parse_csat_csv("")
+
+
+def test_overrides_are_counted_per_specialist_and_against_billings_rejections():
+    a, b = "om.amer@example.com", "om.emea@example.com"
+    rounds = [
+        ReviewRound(
+            "O1",
+            1,
+            AMER,
+            outcome="approved",
+            decided_by=a,
+            overrides=("PO_MISSING",),
+            finance_outcome="rejected",
+        ),
+        ReviewRound("O1", 2, AMER, outcome="approved", decided_by=a, finance_outcome="approved"),
+        ReviewRound(
+            "O2",
+            1,
+            EMEA,
+            outcome="approved",
+            decided_by=b,
+            overrides=("EULA_MISSING", "PO_MISSING"),
+            finance_outcome="approved",
+        ),
+        ReviewRound("O3", 1, AMER, outcome="approved", decided_by=a, overrides=("EULA_MISSING",)),
+        ReviewRound("O4", 1, AMER, outcome="rejected", decided_by=a, overrides=("PO_MISSING",)),
+    ]
+    report = override_report(rounds)
+    assert report.approvals == 3
+    assert report.by_specialist == {a: 2, b: 1}
+    assert [(c.code, c.count) for c in report.by_code] == [("EULA_MISSING", 2), ("PO_MISSING", 2)]
+    assert (report.billing_rejected, report.awaiting_billing) == (1, 1)

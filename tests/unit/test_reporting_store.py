@@ -329,3 +329,28 @@ def test_in_memory_store_is_one_database_across_threads():
     with ReportingStore("sqlite://") as memory, ThreadPoolExecutor(1) as other:
         project_history(memory, named("test_saas_deal_approved_by_om_and_billing_completes.json"))
         assert other.submit(memory.count, "runs").result() == 1
+
+
+def test_an_overridden_approval_is_stored_with_its_codes_and_counted(store):
+    history = named("test_hard_findings_need_an_override_by_code_with_a_comment.json")
+    project_history(store, history, now=NOW)
+    (round_,) = store.review_rounds()
+    codes = ("ORDER_FORM_MISSING", "TAX_EXEMPT_CERTIFICATE_MISSING")
+    assert (round_.outcome, round_.overrides) == ("approved", codes)
+    report = kpi_report(store.review_rounds()).overrides
+    assert (report.approvals, report.by_specialist) == (1, {"om.amer@example.com": 1})
+    assert [(c.code, c.count) for c in report.by_code] == [(code, 1) for code in codes]
+    assert (report.billing_rejected, report.awaiting_billing) == (0, 1)
+
+
+def test_a_store_made_before_a_column_existed_gains_it(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with ReportingStore(url) as opened, opened.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE rounds DROP COLUMN overrides"))
+    with ReportingStore(url) as reopened:
+        project_history(
+            reopened,
+            named("test_hard_findings_need_an_override_by_code_with_a_comment.json"),
+            now=NOW,
+        )
+        assert [r.overrides for r in reopened.review_rounds()][0]

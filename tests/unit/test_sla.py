@@ -9,7 +9,12 @@ import pytest
 from domain.calendar import calendar_for
 from domain.models import Region
 from domain.queue import QueueItem, order_queue, priority_token, start_date_of
-from domain.sla import choose_review_region, cover_windows, plan_review_round
+from domain.sla import (
+    backdated_for_warning,
+    choose_review_region,
+    cover_windows,
+    plan_review_round,
+)
 
 THANKSGIVING_NOON_PT = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 
@@ -120,3 +125,39 @@ def test_priority_token_breaks_ties_by_submission_order_and_carries_start_date()
         ),
     ]
     assert [i.opportunity_id for i in order_queue(items)] == ["a", "b"]
+
+
+# Instants a first `make run` may happen at: inside hours, inside the 16:30
+# cutoff window, just after closing, at night, on a weekend, on a holiday, at
+# the first opening after a holiday weekend, across a clock change, on a
+# month-end cover day.
+_DEMO_STARTS = [
+    "2026-11-30T17:05:00+00:00",
+    "2026-12-01T16:40:00+01:00",
+    "2026-12-01T16:31:00+08:00",
+    "2026-12-02T17:00:00-08:00",
+    "2026-12-03T03:00:00+00:00",
+    "2026-12-05T12:00:00+00:00",
+    "2026-12-25T10:00:00+00:00",
+    "2026-12-28T09:00:00+00:00",
+    "2027-01-01T00:00:00+00:00",
+    "2027-03-08T09:01:00-07:00",
+    "2027-03-28T01:30:00+00:00",
+    "2027-04-30T16:45:00+10:00",
+]
+
+
+@pytest.mark.parametrize("now", _DEMO_STARTS)
+@pytest.mark.parametrize("region", list(Region))
+def test_a_backdated_demo_submission_has_its_first_warning_due_and_no_breach(region, now):
+    at = datetime.fromisoformat(now)
+    submitted = backdated_for_warning(region, at)
+    plan = plan_review_round(region, submitted)
+    warn_50, warn_75, breach = (c.at for c in plan.checkpoints)
+    assert plan.clock_start == submitted  # no cutoff pushed the clock past it
+    assert warn_50 <= at < warn_75 < breach
+    # Due just now: 2 minutes of business time ago, or as long before as the
+    # cutoff window is (16:30 to closing) when the cutoff moved the submission.
+    calendar = calendar_for(region)
+    ago = calendar.business_time_between(warn_50, calendar.next_open(at))
+    assert timedelta(minutes=2) <= ago <= timedelta(minutes=2) + timedelta(hours=1, minutes=30)

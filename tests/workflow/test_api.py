@@ -87,6 +87,35 @@ async def test_decisions_answer_200_403_409_422(api, harness, example_payload):
     assert status["stage"] == "finance_review" and status["om_approver"] == "om.amer@example.com"
 
 
+async def test_hard_findings_are_422_naming_the_codes_until_overridden(
+    api, harness, example_payload
+):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas", order_form=None))
+    url = f"/opportunities/{opp.id}/decisions"
+    approve = {"stage": "om", "action": "approve"}
+
+    plain = await api.post(url, headers=OM_AMER, json=approve)
+    assert plain.status_code == 422
+    assert "must be fixed: ORDER_FORM_MISSING" in plain.json()["detail"]
+    silent = await api.post(
+        url, headers=OM_AMER, json={**approve, "overrides": ["ORDER_FORM_MISSING"]}
+    )
+    assert silent.status_code == 422 and "needs a comment" in silent.json()["detail"]
+    assert (await harness.status(opp.id)).stage == "om_review"
+
+    overridden = await api.post(
+        url,
+        headers=OM_AMER,
+        json={**approve, "overrides": ["ORDER_FORM_MISSING"], "comment": "signed on paper"},
+    )
+    assert overridden.status_code == 200 and overridden.json()["stage"] == "finance_review"
+    status = (await api.get(f"/opportunities/{opp.id}", headers=OM_AMER)).json()
+    assert status["rounds"][0]["overrides"] == ["ORDER_FORM_MISSING"]
+
+    schema = (await api.get("/openapi.json")).json()["components"]["schemas"]["DecisionBody"]
+    assert "422" in schema["properties"]["overrides"]["description"]
+
+
 async def test_decisions_on_a_never_submitted_or_finished_opportunity_say_which(
     api, harness, example_payload
 ):

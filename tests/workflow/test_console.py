@@ -39,7 +39,10 @@ async def sign_in(client: httpx.AsyncClient, token: str) -> str:
     return found.group(1)
 
 
-def _client(harness: Harness) -> httpx.AsyncClient:
+def _client(harness: Harness, demo: bool = True) -> httpx.AsyncClient:
+    """The console in demo mode (one-click demo sign-in), as `om dev` serves it.
+    The harness's own settings (tests change its calendars after this)."""
+    harness.settings.demo = demo
     app = create_app(harness.settings, harness.env.client)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console")
 
@@ -105,6 +108,19 @@ async def test_pages_need_sign_in_and_the_session_cookie_is_httponly_lax(console
     assert (await console.get("/console/queue")).status_code == 303
 
 
+async def test_one_click_demo_sign_in_only_in_demo_mode(harness):
+    async with _client(harness, demo=False) as console:
+        login = await console.get("/console/login")
+        assert login.status_code == 200 and "data-email=" not in login.text
+        clicked = await console.post("/console/login", data={"email": "om.amer@example.com"})
+        assert clicked.status_code == 401 and "not a one-click demo user" in clicked.text
+        assert "om_console" not in clicked.headers.get("set-cookie", "")
+        # Roster tokens stay, for service accounts.
+        pasted = await console.post("/console/login", data={"token": "demo-om-amer"})
+        assert pasted.status_code == 303
+        assert "You are signed in as Alex OM (AMER)" in (await console.get("/console/login")).text
+
+
 # ---- opportunity page -----------------------------------------------------------------
 
 
@@ -166,6 +182,32 @@ async def test_judgment_findings_get_acknowledge_checkboxes(console, harness, ex
     )
     assert acknowledged.status_code == 303
     await wait_stage(harness, opp.id, "finance_review")
+
+
+async def test_hard_findings_get_override_checkboxes_and_a_required_comment(
+    console, harness, example_payload
+):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas", order_form=None))
+    csrf = await sign_in(console, "demo-om-amer")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert 'id="override-ORDER_FORM_MISSING" name="overrides"' in html
+    assert '<label for="approve-comment">Why the deal may be booked anyway (required)' in html
+    url = f"/console/opportunities/{opp.id}/decide"
+    form = {"csrf": csrf, "stage": "om", "action": "approve", "round": "1", "comment": "paper"}
+
+    unticked = await console.post(url, data=form)
+    assert unticked.status_code == 422 and 'role="alert"' in unticked.text
+    assert "must be fixed: ORDER_FORM_MISSING" in unticked.text
+    silent = await console.post(
+        url, data={**form, "comment": "", "overrides": "ORDER_FORM_MISSING"}
+    )
+    assert silent.status_code == 422 and "needs a comment" in silent.text
+    assert (await harness.status(opp.id)).stage == "om_review"
+
+    ticked = await console.post(url, data={**form, "overrides": "ORDER_FORM_MISSING"})
+    assert ticked.status_code == 303
+    status = await wait_stage(harness, opp.id, "finance_review")
+    assert status.rounds[0].overrides == ["ORDER_FORM_MISSING"]
 
 
 async def test_auditor_sees_everything_but_no_controls_and_posts_are_403(

@@ -307,3 +307,55 @@ async def test_judgment_finding_must_be_acknowledged_before_approval(harness, ex
     status = await wait_stage(harness, opp.id, "finance_review")
     approved = next(h for h in status.history if h.action == "finance_review")
     assert "acknowledged START_DATE_CONFIRMATION_NEEDED" in approved.detail
+
+
+async def test_hard_findings_need_an_override_by_code_with_a_comment(harness, example_payload):
+    payload = new_payload(example_payload, deployment="saas", tax_removed=True)
+    payload["order_form"] = None
+    opp = await harness.submit(payload)
+    status = await harness.status(opp.id)
+    hard = sorted(f.code for f in status.findings if f.severity == "hard")
+    assert hard == ["ORDER_FORM_MISSING", "TAX_EXEMPT_CERTIFICATE_MISSING"]
+    before = len(status.history)
+
+    refusals = [
+        ({}, "ORDER_FORM_MISSING, TAX_EXEMPT_CERTIFICATE_MISSING"),
+        ({"overrides": ["ORDER_FORM_MISSING"], "comment": "signed on paper"}, "TAX_EXEMPT"),
+        ({"overrides": hard, "comment": "  "}, "comment: an override"),
+        ({"overrides": [*hard, "PO_MISSING"], "comment": "why"}, "PO_MISSING is not a hard"),
+    ]
+    for fields, reason in refusals:
+        with pytest.raises(Refused, match=reason) as refused:
+            await harness.approvals.decide(opp.id, OM, "om", "approve", **fields)
+        assert refused.value.kind == "invalid"
+    status = await harness.status(opp.id)
+    assert (status.stage, len(status.history)) == ("om_review", before)
+
+    receipt = await harness.approvals.decide(
+        opp.id,
+        OM,
+        "om",
+        "approve",
+        overrides=["order_form_missing", "TAX_EXEMPT_CERTIFICATE_MISSING"],
+        comment="order form signed on paper; certificate on file with Billing",
+    )
+    assert receipt.stage == "finance_review"
+    status = await wait_stage(harness, opp.id, "finance_review")
+    overridden = [h for h in status.history if h.action == "hard_findings_overridden"]
+    assert [(h.actor, h.round) for h in overridden] == [(OM, 1)]
+    assert overridden[0].detail == (
+        "overrode ORDER_FORM_MISSING, TAX_EXEMPT_CERTIFICATE_MISSING (round 1): "
+        "order form signed on paper; certificate on file with Billing"
+    )
+    assert status.rounds[0].overrides == hard
+
+
+async def test_overriding_a_code_the_round_does_not_have_is_refused(harness, example_payload):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    with pytest.raises(Refused, match="PO_MISSING is not a hard finding") as refused:
+        await harness.approvals.decide(
+            opp.id, OM, "om", "approve", overrides=["PO_MISSING"], comment="just in case"
+        )
+    assert refused.value.kind == "invalid"
+    await harness.approvals.decide(opp.id, OM, "om", "approve")
+    await wait_stage(harness, opp.id, "finance_review")

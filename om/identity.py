@@ -1,0 +1,175 @@
+"""Who a person signed in through the company's identity provider is, here.
+
+The console (OpenID Connect sign-in) and the API (OIDC access tokens) both
+end with a set of claims the provider vouched for; this module maps them to
+the roster's roles and regions, the same way for both, so a person has the
+same rights whichever door they came through.
+
+Mapping, in order:
+1. The email claim names a roster entry (compared case-insensitively): that
+   entry, as it is in the roster now. The roster may list people by email
+   with no token; the token is only for service accounts.
+2. Otherwise one of the person's groups (the group claim, e.g. Okta's
+   `groups` or Entra ID's `groups`/`roles`) is mapped in `oidc.groups`: the
+   first mapped group, in the settings' order, gives role and regions.
+3. Otherwise the person is unknown and refused.
+
+People mapped by group are not on the roster, yet the approval service
+resolves actors by email (`om.approvals.Approvals.actor`). `recall` is the
+bridge: every request that proves such a person's identity (a valid token,
+a live session) remembers them in this process for a while, so the request
+that follows in the same process finds them. Nothing is remembered of a
+person who maps to nobody.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from domain.models import Region
+from domain.policy import Policy, Role, RosterUser
+
+
+class GroupGrant(BaseModel):
+    """What membership of one identity-provider group grants."""
+
+    role: Role
+    regions: list[Region] = Field(
+        default_factory=lambda: list(Region),
+        description="Regions served (default: all; Order Management usually names one)",
+    )
+
+
+class OidcSettings(BaseModel):
+    """OpenID Connect sign-in (`Settings.oidc`; environment `OM_OIDC__ISSUER=...`,
+    `OM_OIDC__CLIENT_ID`, `OM_OIDC__CLIENT_SECRET`, `OM_OIDC__GROUPS='{"om-amer":
+    {"role": "order_management", "regions": ["AMER"]}}'`). Off while `issuer` is unset."""
+
+    issuer: str | None = Field(
+        default=None,
+        description="Issuer URL of the identity provider; its discovery document is read "
+        "from <issuer>/.well-known/openid-configuration",
+    )
+    client_id: str | None = Field(default=None, description="Client id of the console's app")
+    client_secret: SecretStr | None = Field(
+        default=None, description="Client secret of the console's app (confidential client)"
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="Redirect URI registered at the provider (default: this request's "
+        "origin + /console/oidc/callback; set it behind a proxy that rewrites the host)",
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "email", "profile"],
+        description="Scopes the console asks for (add `groups` where the provider needs it)",
+    )
+    audience: str | None = Field(
+        default=None,
+        description="`aud` the API requires of access tokens (default: client_id)",
+    )
+    email_claim: str = Field(default="email", description="Claim holding the email address")
+    groups_claim: str = Field(default="groups", description="Claim listing the person's groups")
+    groups: dict[str, GroupGrant] = Field(
+        default_factory=dict,
+        description="Group name (or id, as the provider sends it) -> role and regions; the "
+        "first group of the person, in this order, wins",
+    )
+    jwks_cache_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long the provider's signing keys are cached; an unknown key id "
+        "fetches them again at once (key rotation)",
+    )
+    leeway_seconds: int = Field(
+        default=30, ge=0, le=300, description="Clock skew allowed on exp/iat/nbf"
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        """Providers compare `iss` exactly; discovery is built from this URL."""
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"oidc.issuer must be an http(s) URL, not {value!r}")
+        return value.strip().rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id)
+
+    @property
+    def api_audience(self) -> str | None:
+        return self.audience or self.client_id
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+
+def _groups_of(claims: Mapping[str, Any], name: str) -> list[str]:
+    value = claims.get(name)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return []
+
+
+def person_for_claims(
+    policy: Policy, oidc: OidcSettings, claims: Mapping[str, Any]
+) -> RosterUser | None:
+    """The roster entry, or the group-mapped person, the claims name; None
+    when neither applies. An email the provider says is unverified
+    (`email_verified: false`) never matches a roster entry."""
+    email = claims.get(oidc.email_claim)
+    email = email.strip() if isinstance(email, str) and email.strip() else None
+    if email and claims.get("email_verified", True) is not False:
+        found = policy.user(email)
+        if found is not None:
+            return found
+    groups = _groups_of(claims, oidc.groups_claim)
+    for group, grant in oidc.groups.items():
+        if group in groups:
+            who = email or claims.get("preferred_username") or claims.get("sub")
+            if not who:
+                return None
+            name = claims.get("name")
+            return RosterUser(
+                email=str(who),
+                name=str(name) if isinstance(name, str) else "",
+                role=grant.role,
+                regions=list(grant.regions),
+            )
+    return None
+
+
+# ---- people mapped by group, remembered for the approval service ---------
+
+_REMEMBER_SECONDS = 15 * 60
+_remembered: dict[str, tuple[RosterUser, float]] = {}
+_lock = threading.Lock()
+
+
+def remember(user: RosterUser) -> None:
+    """Keep a group-mapped person's role and regions for this process's
+    next requests (a roster entry needs nothing: the roster has it)."""
+    with _lock:
+        now = time.monotonic()
+        for stale in [k for k, (_, at) in _remembered.items() if now - at > _REMEMBER_SECONDS]:
+            del _remembered[stale]
+        _remembered[user.email.lower()] = (user, now)
+
+
+def recall(email: str) -> RosterUser | None:
+    """The group-mapped person `email` whose identity was proven lately, if any."""
+    with _lock:
+        found = _remembered.get(email.lower())
+    if found is None or time.monotonic() - found[1] > _REMEMBER_SECONDS:
+        return None
+    return found[0]
