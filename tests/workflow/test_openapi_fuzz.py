@@ -32,6 +32,7 @@ from om.approvals import Approvals
 from om.codec import PayloadEncryption, data_converter_for, new_key
 from om.settings import Settings
 from tests.conftest import venv_binary
+from tests.devserver import dev_server
 from tests.workflow.conftest import new_payload
 from tests.workflow.fakes import FakeSystems
 from workers.search_attributes import ensure_search_attributes
@@ -134,10 +135,18 @@ async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["default", "encrypted"])
 async def test_the_openapi_document_holds_under_fuzzing(
-    encrypted: bool, dev_address: str, example_payload: dict[str, Any], tmp_path: Path
+    encrypted: bool, example_payload: dict[str, Any], tmp_path: Path
 ):
     settings = _settings(encrypted)
-    client = await Client.connect(dev_address, data_converter=data_converter_for(settings))
+    (tmp_path / "temporal").mkdir()
+    with dev_server(tmp_path / "temporal") as address:
+        await _fuzz(settings, address, example_payload, tmp_path)
+
+
+async def _fuzz(
+    settings: Settings, address: str, example_payload: dict[str, Any], tmp_path: Path
+) -> None:
+    client = await Client.connect(address, data_converter=data_converter_for(settings))
     await ensure_search_attributes(client)
     async with build_worker(client, settings, activities=FakeSystems().activities()):
         seeded = Opportunity.model_validate(new_payload(example_payload, deployment="saas"))
