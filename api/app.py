@@ -1,7 +1,7 @@
 """The HTTP API (FastAPI): the same operations as the `om` command.
 
 Bearer tokens identify roster users (demo tokens are printed by `make run`).
-Every error is JSON with a `detail` that names the problem.
+Every refusal is JSON: `api.errors.ErrorBody` (`code`, `message`, field errors).
 
 This module only assembles the app: its state, metrics, error handlers and
 the routers, one module per resource (`queue`, `opportunities`, `intake`,
@@ -23,11 +23,10 @@ from temporalio.client import Client
 
 from api import codec, console, intake, opportunities, queue
 from api.console.shared import install_sessions
+from api.contract import install_contract
 from api.docs import install_docs
-from api.errors import json_error
+from api.errors import install_error_handlers
 from api.metrics import install_metrics
-from domain.errors import OmError
-from domain.reasons import UnknownReasonCode
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings, load_settings
 
@@ -65,8 +64,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.payload_codec = None  # built from settings on first use (api.codec)
     if app.state.settings.api_metrics:
         install_metrics(app)
-    app.add_exception_handler(OmError, json_error)
-    app.add_exception_handler(UnknownReasonCode, json_error)
+    install_error_handlers(app)
     app.include_router(intake.router)
     app.include_router(codec.router)
     app.include_router(console.router)
@@ -74,5 +72,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(queue.router)
     app.include_router(opportunities.router)
+    install_contract(app)
     install_docs(app)
     return app

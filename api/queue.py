@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import State
 
-from api.deps import Ops, User, temporal_client
+from api.authz import QueueReader
+from api.deps import Ops, temporal_client
+from api.errors import error_responses
 from api.queue_view import QueueEntry, queue_json
 from domain.models import Region
 from om.approvals import Approvals
@@ -27,10 +29,12 @@ async def lister(state: State) -> Loader:
     return Approvals(await temporal_client(state), state.settings).list_queue
 
 
-@router.get("/queue", response_model=list[QueueEntry])
+@router.get(
+    "/queue", response_model=list[QueueEntry], responses=error_responses(401, 403, 422, 503)
+)
 async def queue(
     request: Request,
-    _: User,
+    _: QueueReader,
     ops: Ops,
     region: Region | None = None,
     limit: int | None = Query(
@@ -40,7 +44,8 @@ async def queue(
     """Open reviews in priority order, each with the business time left
     on its SLA in its queue region's calendar. Served from a listing at
     most `queue_cache_seconds` old (header `X-Queue-Listed-At`); the
-    caller's own decisions are reflected at once."""
+    caller's own decisions are reflected at once. Reps have no queue (403):
+    they open their own deals by id."""
     state = request.app.state
     items = await ops.queue(region)
     # Serialized here, not by FastAPI, which would validate every row again.

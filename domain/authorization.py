@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.messages import Actor, Decision
+from domain.calendar import calendar_for
+from domain.messages import Actor, ApprovalStatus, Decision
 from domain.models import Region, Stage
-from domain.policy import Role
+from domain.policy import Policy, Role, RosterUser
 from domain.reasons import parse_reason_codes
+from domain.sla import cover_windows
 
 
 class NotAllowed(ValueError):
@@ -184,8 +186,8 @@ def check_rep_action(action: str, actor: Actor, state: ReviewState) -> None:
     """Raise NotAllowed unless the opportunity's owner may `action` now."""
     if not _same_person(actor.email, state.owner_email):
         raise Forbidden(
-            f"only the opportunity's owner ({state.owner_email}) may {action} it; "
-            f"{actor.email} is not the owner"
+            # The owner is not named: the caller may not read this deal.
+            f"only the opportunity's owner may {action} it; {actor.email} is not the owner"
         )
     allowed = _REP_ACTION_STAGES[action]
     if state.stage not in allowed:
@@ -193,3 +195,61 @@ def check_rep_action(action: str, actor: Actor, state: ReviewState) -> None:
             f"cannot {action} in stage {state.stage.value}; possible only in "
             + " or ".join(s.value for s in allowed)
         )
+
+
+# ---- who may read an opportunity ------------------------------------------------
+
+READ_SCOPE_BY_ROLE: dict[str, str] = {
+    Role.BILLING.value: "all",
+    Role.AUDITOR.value: "all",
+    "manager": "all",
+    Role.ORDER_MANAGEMENT.value: "regions",
+    Role.REP.value: "own",
+}
+"""How much of the book each role reads, by the role's value so a role the
+roster gains (managers) is one line here: `all` (Billing checks every deal,
+auditors and managers oversee them), `regions` (specialists: the regions they
+serve plus the cover and breach cases they may take) or `own` (reps: the
+deals they own). A role not listed reads nothing."""
+
+
+def may_read(reader: RosterUser, status: ApprovalStatus, now: datetime, policy: Policy) -> bool:
+    """Whether `reader` may see this opportunity (its facts, contacts, amounts,
+    history). Callers answer "no" exactly as for an opportunity that does not
+    exist, so ids cannot be probed."""
+    scope = READ_SCOPE_BY_ROLE.get(str(reader.role))
+    if scope == "all":
+        return True
+    if scope == "own":
+        # Workflows older than the published opportunity do not say who owns
+        # them: nobody reads those through the `own` scope.
+        return status.opportunity is not None and _same_person(
+            reader.email, status.opportunity.owner.email
+        )
+    if scope == "regions":
+        served = set(reader.regions)
+        return (
+            status.region in served
+            or (status.queue_region is not None and status.queue_region in served)
+            or status.breached
+            or _same_person(reader.email, status.om_approver)
+            or _in_cover_window(status.region, now, policy)
+        )
+    return False
+
+
+def may_list_queue(reader: RosterUser) -> bool:
+    """Whether `reader` may list the review queue at all. Its rows name
+    deals, amounts and assignees with no owner to filter by, so a role that
+    reads only its own deals (reps) lists none."""
+    return READ_SCOPE_BY_ROLE.get(str(reader.role)) in ("all", "regions")
+
+
+def _in_cover_window(home: Region, now: datetime, policy: Policy) -> bool:
+    """End-of-period cover in the home region's calendar, as the workflow
+    judges it: in those days any region may take (and so read) the queue."""
+    if not policy.cover_business_days:
+        return False
+    calendar = calendar_for(home, policy.calendar)
+    windows = cover_windows(calendar, now, months=1, n=policy.cover_business_days)
+    return any(w.contains(now) for w in windows)

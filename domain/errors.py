@@ -62,3 +62,17 @@ class Busy(Unavailable):
     """The server is holding as many concurrent requests on this workflow as
     it allows (e.g. 50 people clicking Approve at once); nothing changed, and
     the same request may be sent again in a moment."""
+
+
+class KeyReused(OmError):
+    """An idempotency key (an Update id) came back with a different request
+    than the one it was first used for: the first answer would be a lie about
+    this request, and applying it would break the promise of the key, so it
+    is refused and nothing changes."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"key {key!r} was already used for a different request on this opportunity; "
+            "nothing changed: send a new key (Idempotency-Key, --update-id) for a new request"
+        )
+        self.key = key

@@ -25,7 +25,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import Busy, Finished, NotSubmitted, Refused, UnknownUser
+from domain.authorization import may_read
+from domain.errors import Busy, Finished, KeyReused, NotSubmitted, Refused, UnknownUser
 from domain.messages import (
     Actor,
     ApprovalInput,
@@ -36,6 +37,7 @@ from domain.messages import (
 )
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
 from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id, opportunity_id_of
+from domain.policy import RosterUser
 from domain.queue import QueueItem, order_queue, start_date_of
 from om.identity import recall
 from om.queue_snapshot import QueueSnapshot
@@ -52,6 +54,15 @@ _REFUSAL_KIND = {
     "InvalidDecision": "invalid",
     "UnknownReasonCode": "invalid",
 }
+
+
+def _request_of(message: Any) -> Any:
+    """A decision or rep action as its sender chose it: the actor by email."""
+    if message is None:
+        return None
+    dumped = message.model_dump(mode="json")
+    dumped["actor"] = str(dumped.get("actor", {}).get("email", "")).lower()
+    return dumped
 
 
 class _NotYet(Exception):
@@ -152,6 +163,15 @@ class Approvals:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise NotSubmitted(opportunity_id) from exc
             raise
+
+    async def status_for(self, reader: RosterUser, opportunity_id: str) -> ApprovalStatus:
+        """The status if `reader` may read this opportunity; otherwise the
+        same `NotSubmitted` as for an id that was never submitted, so a
+        caller cannot tell the two apart (`domain.authorization.may_read`)."""
+        status = await self.status(opportunity_id)
+        if not may_read(reader, status, datetime.now(UTC), self.settings):
+            raise NotSubmitted(opportunity_id)
+        return status
 
     async def queue(self, region: Region | None = None) -> list[QueueItem]:
         """Open reviews in priority order: from the shared snapshot when there
@@ -297,11 +317,53 @@ class Approvals:
                 if time.monotonic() + delay > deadline:
                     raise Busy(f"busy: {exc.message}") from exc
             else:
+                if update_id is not None:
+                    await self._check_same_request(opportunity_id, update_id, update, arg)
                 if self.snapshot is not None:
                     self.snapshot.forget(opportunity_id)
                 return receipt
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def _check_same_request(
+        self, opportunity_id: str, update_id: str, update: Any, arg: Any
+    ) -> None:
+        """Raise `KeyReused` unless the Update Temporal accepted under
+        `update_id` was this one: the same Update (decide, recall...) with
+        the same request.
+
+        Temporal answers a known Update id with the first outcome whatever
+        the new arguments are, so a different request under a used key would
+        be told "accepted" without being applied. The accepted request is in
+        the run's history; checked after sending, so two different requests
+        racing with one key are told apart too (the loser gets `KeyReused`).
+        An id with no accepted request (the first one was refused) is fine:
+        nothing was applied under it, and this request was judged afresh.
+        The actor's role and regions are left out: they are the roster's,
+        which may change between a send and its resend, not the request's."""
+        accepted = await self._accepted_request(opportunity_id, update_id, type(arg))
+        if accepted is None:
+            return
+        name, request = accepted
+        if name != update._defn.name or _request_of(request) != _request_of(arg):
+            raise KeyReused(update_id.split(":", 1)[-1])
+
+    async def _accepted_request(
+        self, opportunity_id: str, update_id: str, arg_type: type[Any]
+    ) -> tuple[str, Any] | None:
+        """(Update name, argument decoded as `arg_type`) of the Update
+        accepted under `update_id` in the current run; None if none was."""
+        async for event in self._handle(opportunity_id).fetch_history_events():
+            if not event.HasField("workflow_execution_update_accepted_event_attributes"):
+                continue
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.meta.update_id != update_id:
+                continue
+            values = await self.client.data_converter.decode(
+                list(request.input.args.payloads), [arg_type]
+            )
+            return request.input.name, values[0] if values else None
+        return None
 
     async def _update_once(
         self, opportunity_id: str, update: Any, arg: Any, update_id: str | None = None

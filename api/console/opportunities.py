@@ -80,7 +80,8 @@ async def opportunity_page(
         status_code = 422
     else:
         try:
-            status = await (await ops_for(request)).status(opportunity_id)
+            # 404 for a deal this user may not read, as for an unknown id.
+            status = await (await ops_for(request)).status_for(user, opportunity_id)
         except HANDLED as exc:
             failure = error_for(exc)
             # A refusal stays the headline; a failed read after it is secondary.
@@ -137,7 +138,9 @@ async def decide(request: Request, opportunity_id: str) -> Response:
         return await refuse(422, f"round {round_text!r} is not a number")
     try:
         reasons = [code.value for code in parse_reason_codes(submitted["reasons"])]
-        receipt = await (await ops_for(request)).decide(
+        ops = await ops_for(request)
+        await ops.status_for(user, opportunity_id)  # not theirs to read: 404, nothing sent
+        receipt = await ops.decide(
             opportunity_id,
             user.email,
             stage,  # type: ignore[arg-type]
@@ -171,7 +174,9 @@ async def rep_action(request: Request, opportunity_id: str) -> Response:
         error = InlineError(422, "the action must be recall or resubmit")
     else:
         try:
-            receipt = await (await ops_for(request)).rep_action(
+            ops = await ops_for(request)
+            await ops.status_for(user, opportunity_id)  # not their deal: 404, nothing sent
+            receipt = await ops.rep_action(
                 opportunity_id,
                 action,
                 user.email,

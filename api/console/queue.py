@@ -32,6 +32,7 @@ from api.console.shared import (
     to_login,
 )
 from api.queue_view import queue_entries
+from domain.authorization import may_list_queue
 from domain.models import Region
 from domain.policy import Role, RosterUser
 
@@ -75,7 +76,12 @@ async def queue_page(
         error = InlineError(422, f"unknown stage {stage!r}: use om_review or finance_review")
         status_code, stage = 422, ""
     try:
-        items = await (await ops_for(request)).queue(Region(region) if region else None)
+        # Reps list nothing: queue rows name other people's deals (may_list_queue).
+        items = (
+            await (await ops_for(request)).queue(Region(region) if region else None)
+            if may_list_queue(user)
+            else []
+        )
     except HANDLED as exc:
         # A refusal being reported stays the headline over a failed listing.
         items, error = [], error or error_for(exc)

@@ -9,10 +9,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.console.shared import error_for
-from api.errors import answer_for
+from api.errors import ErrorBody, answer_for, code_for
 from domain.errors import (
     Busy,
     Finished,
+    KeyReused,
     NotSubmitted,
     OmError,
     Refused,
@@ -41,6 +42,7 @@ DOMAIN_ERRORS = [
     (Busy("busy: too many decisions on 006A"), 429),
     (Unavailable("the sandbox is down"), 503),
     (SomethingNew("something a person can fix"), 400),
+    (KeyReused("click-1"), 422),
 ]
 
 
@@ -77,7 +79,7 @@ def test_anything_but_a_domain_error_is_not_the_tables_to_answer():
 
 
 @pytest.mark.parametrize(("error", "status"), DOMAIN_ERRORS, ids=lambda v: repr(v)[:40])
-def test_the_json_api_answers_each_domain_error_with_its_detail(error: Exception, status: int):
+def test_the_json_api_answers_each_domain_error_with_one_error_body(error: Exception, status: int):
     app = create_app(Settings(api_metrics=False))
 
     async def fails() -> None:
@@ -86,5 +88,12 @@ def test_the_json_api_answers_each_domain_error_with_its_detail(error: Exception
     app.add_api_route("/fails", fails)
     response = TestClient(app).get("/fails")
     assert response.status_code == status
-    assert response.json() == {"detail": str(error)}
+    body = response.json()
+    assert ErrorBody.model_validate(body).message == body["detail"] == str(error)
+    assert body["code"] == code_for(error) and body["code"] != "error"
+    assert body["errors"] == (
+        [{"field": "body.reasons", "reason": str(error)}]
+        if isinstance(error, UnknownReasonCode)
+        else []
+    )
     assert ("retry-after" in response.headers) == isinstance(error, Busy)

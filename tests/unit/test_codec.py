@@ -14,6 +14,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
+from api.app import create_app
 from api.codec import router as codec_router
 from om.codec import (
     ENCODING,
@@ -197,13 +198,21 @@ async def test_preflight_answers_only_known_ui_origins(codec_api):
     assert "access-control-allow-origin" not in evil.headers
 
 
-async def test_codec_endpoint_is_503_while_encryption_is_off():
-    app = FastAPI()
-    app.state.settings = Settings()
-    app.include_router(codec_router)
+async def test_codec_passes_payloads_unchanged_while_encryption_is_off():
+    """Off is a setting, not a server fault: no 5xx, the UI shows payloads as they are."""
+    app = create_app(Settings())
+    auditor = {"Authorization": "Bearer demo-auditor"}
+    payload = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "eyJhIjogMX0="}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        response = await client.post(
-            "/codec/decode", json={"payloads": []}, headers={"Authorization": "Bearer demo-auditor"}
-        )
-    assert response.status_code == 503 and "off" in response.json()["detail"]
+        for path in ("/codec/decode", "/codec/encode"):
+            response = await client.post(path, json={"payloads": [payload]}, headers=auditor)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"payloads": [payload]}
+            empty = await client.post(path, json={"payloads": []}, headers=auditor)
+            assert empty.json() == {"payloads": []}
+        rep_token = {"Authorization": "Bearer demo-riley-rep"}
+        rep = await client.post("/codec/decode", json={"payloads": []}, headers=rep_token)
+        assert rep.status_code == 403 and rep.json()["code"] == "forbidden"
+        bad = await client.post("/codec/decode", json={"payloads": "x"}, headers=auditor)
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid"

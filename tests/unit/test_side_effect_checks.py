@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from domain.errors import Busy
+from domain.messages import ApprovalStatus
 from loadtest.cycle import Case, make_cases, side_effect_problems
 from om.approvals import Approvals
 from om.settings import Settings
@@ -104,6 +105,10 @@ def test_a_doubled_or_missing_effect_is_reported(cases: list[Case], damage, expe
 
 class CappedHandle:
     """A workflow handle whose server refuses Updates over its in-flight cap."""
+
+    async def query(self, *args: Any, **kwargs: Any) -> ApprovalStatus:
+        """The status the API reads first (may this caller read the deal?)."""
+        return ApprovalStatus(opportunity_id="006X", stage="om_review", round=1, region="AMER")
 
     async def execute_update(self, *args: Any, **kwargs: Any) -> None:
         raise RPCError(

@@ -72,7 +72,9 @@ async def test_decisions_answer_200_403_409_422(api, harness, example_payload):
     assert missing_field.status_code == 422 and "stage" in str(missing_field.json()["detail"])
 
     other_region = await api.post(url, headers=OM_EMEA, json={"stage": "om", "action": "approve"})
-    assert other_region.status_code == 403 and "AMER" in other_region.json()["detail"]
+    assert other_region.status_code == 404 and "AMER" not in other_region.json()["detail"]
+    wrong_role = await api.post(url, headers=BILLING, json={"stage": "om", "action": "approve"})
+    assert wrong_role.status_code == 403 and "Order Management" in wrong_role.json()["detail"]
     own_rep = await api.post(url, headers=REP, json={"stage": "om", "action": "approve"})
     assert own_rep.status_code == 403
 
@@ -191,8 +193,14 @@ async def test_intake_starts_workflow_once_and_refuses_bad_requests(api, harness
     bad = json.dumps({**payload, "amount": "lots", "account": {"id": "x"}}).encode()
     malformed = await api.post("/intake/salesforce", content=bad, headers=_signed(bad))
     assert malformed.status_code == 422
-    fields = {e["field"] for e in malformed.json()["detail"]}
-    assert {"amount", "account.name", "account.country", "account.region"} <= fields
+    assert malformed.json()["code"] == "invalid"
+    fields = {e["field"] for e in malformed.json()["errors"]}
+    assert {
+        "body.amount",
+        "body.account.name",
+        "body.account.country",
+        "body.account.region",
+    } <= fields
     status = await api.get(f"/opportunities/{payload['id']}", headers=OM_AMER)
     assert status.status_code == 404  # nothing was started for refused requests
 
@@ -215,8 +223,8 @@ async def test_intake_takes_a_null_order_form_as_absent(api, harness, example_pa
     no_account = json.dumps({**payload, "account": None}).encode()
     refused = await api.post("/intake/salesforce", content=no_account, headers=_signed(no_account))
     assert refused.status_code == 422
-    assert refused.json()["detail"] == [
-        {"field": "account", "reason": "is required; null is not accepted"}
+    assert refused.json()["errors"] == [
+        {"field": "body.account", "reason": "is required; null is not accepted"}
     ]
 
     body = json.dumps(payload).encode()

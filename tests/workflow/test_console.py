@@ -264,8 +264,11 @@ async def test_refusals_are_shown_inline_with_the_apis_status(console, harness, 
         other_region = await emea.post(
             url, data={"csrf": emea_csrf, "stage": "om", "action": "approve", "round": "1"}
         )
-    assert other_region.status_code == 403
-    assert "belongs to AMER" in other_region.text and "Traceback" not in other_region.text
+    # Not theirs to read (no cover, breach or handoff): as for an unknown id,
+    # without the region or any fact of the deal.
+    assert other_region.status_code == 404
+    assert "AMER" not in other_region.text and "Traceback" not in other_region.text
+    assert (await harness.status(opp.id)).stage == "om_review"
 
     csrf = await sign_in(console, "demo-om-amer")
     reject = {"csrf": csrf, "stage": "om", "action": "reject", "round": "1"}

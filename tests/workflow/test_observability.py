@@ -103,9 +103,11 @@ async def test_api_metrics_count_requests_by_route_template_and_decisions_by_out
         url = f"/opportunities/{opp.id}"
         assert (await api.get(url, headers=om)).status_code == 200
         assert (await api.get("/opportunities/006NOTHERE", headers=om)).status_code == 404
-        emea = {"Authorization": "Bearer demo-om-emea"}
+        billing = {"Authorization": "Bearer demo-billing"}  # reads it, may not decide OM
         approve = {"stage": "om", "action": "approve"}
-        assert (await api.post(f"{url}/decisions", headers=emea, json=approve)).status_code == 403
+        assert (
+            await api.post(f"{url}/decisions", headers=billing, json=approve)
+        ).status_code == 403
         assert (await api.post(f"{url}/decisions", headers=om, json=approve)).status_code == 200
         assert (await api.post(f"{url}/decisions", headers=om, json=approve)).status_code == 409
         assert (await api.get("/no/such/page")).status_code == 404

@@ -53,7 +53,8 @@ def _bearer(token: str) -> dict[str, str]:
 
 async def _authenticated(client: httpx.AsyncClient, token: str) -> httpx.Response:
     """A request that needs no Temporal: the codec endpoint with encryption
-    off answers 503 once the caller is authenticated (and may read histories)."""
+    off answers 200 (payloads unchanged) once the caller is authenticated
+    (and may read histories)."""
     return await client.post("/codec/decode", json={"payloads": []}, headers=_bearer(token))
 
 
@@ -112,15 +113,31 @@ async def test_a_person_mapped_by_group_gets_that_groups_role_and_regions(
     api, harness, provider, example_payload
 ):
     opp = await harness.submit(new_payload(example_payload, deployment="saas"))  # AMER
+    emea = await harness.submit(
+        new_payload(
+            example_payload,
+            deployment="saas",
+            account={**example_payload["account"], "country": "GB", "region": "EMEA"},
+        )
+    )
     token = provider.id_token("ann", CLIENT_ID)
-    assert (await api.get(f"/opportunities/{opp.id}", headers=_bearer(token))).status_code == 200
+    assert (await api.get(f"/opportunities/{emea.id}", headers=_bearer(token))).status_code == 200
+    # An EMEA specialist (the group's regions) does not read an AMER deal
+    # without cover or breach: 404 as for an unknown id, the region unnamed.
+    assert (await api.get(f"/opportunities/{opp.id}", headers=_bearer(token))).status_code == 404
     other_region = await api.post(
         f"/opportunities/{opp.id}/decisions",
         headers=_bearer(token),
         json={"stage": "om", "action": "approve"},
     )
-    assert other_region.status_code == 403, other_region.text
-    assert "AMER" in other_region.json()["detail"]
+    assert other_region.status_code == 404, other_region.text
+    assert "AMER" not in other_region.json()["detail"]
+    decided = await api.post(
+        f"/opportunities/{emea.id}/decisions",
+        headers=_bearer(token),
+        json={"stage": "om", "action": "approve"},
+    )
+    assert decided.status_code == 200, decided.text
 
 
 async def test_wrong_audience_wrong_issuer_and_tampered_jwts_are_401_naming_the_check(
@@ -180,7 +197,7 @@ async def test_a_rotated_provider_key_is_picked_up_and_the_old_one_dropped():
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             # Accepted...
             first = await _authenticated(client, old_token)
-            assert first.status_code == 503, first.text
+            assert first.status_code == 200, first.text
     # ...then the provider restarts with a new signing key, on the same issuer.
     with oidc_provider(port=port) as after:
         after.set_user("alex", {"email": "om.amer@example.com"})
@@ -188,7 +205,7 @@ async def test_a_rotated_provider_key_is_picked_up_and_the_old_one_dropped():
         assert httpx.get(f"{after.issuer}/jwks").json() != old_keys  # a new key
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             rotated = await _authenticated(client, new_token)
-            assert rotated.status_code == 503, rotated.text
+            assert rotated.status_code == 200, rotated.text
             dropped = await _authenticated(client, old_token)
     assert dropped.status_code == 401, dropped.text
     assert "signature does not verify" in dropped.json()["detail"]
