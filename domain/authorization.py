@@ -8,6 +8,7 @@ workflow checks again because it alone knows the current round and stage.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,6 +77,8 @@ def check_decision(decision: Decision, state: ReviewState) -> None:
     stage = decision.stage
     if actor.role == Role.AUDITOR:
         raise Forbidden(f"{actor.email} is an auditor: auditors have read-only access")
+    if actor.role == Role.MANAGER:
+        raise Forbidden(f"{actor.email} is a manager: managers read reports and decide nothing")
     if actor.role != _ROLE_FOR_STAGE[stage]:
         raise Forbidden(
             f"{actor.email} has role {actor.role.value}; only {_ROLE_LABEL[stage]} "
@@ -139,6 +142,8 @@ _REP_ACTION_STAGES = {
 
 def check_rep_action(action: str, actor: Actor, state: ReviewState) -> None:
     """Raise NotAllowed unless the opportunity's owner may `action` now."""
+    if actor.role == Role.MANAGER:
+        raise Forbidden(f"{actor.email} is a manager: managers read reports and decide nothing")
     if not _same_person(actor.email, state.owner_email):
         raise Forbidden(
             f"only the opportunity's owner ({state.owner_email}) may {action} it; "
@@ -150,3 +155,25 @@ def check_rep_action(action: str, actor: Actor, state: ReviewState) -> None:
             f"cannot {action} in stage {state.stage.value}; possible only in "
             + " or ".join(s.value for s in allowed)
         )
+
+
+def report_regions(
+    role: Role, regions: Sequence[Region], wanted: Region | None
+) -> tuple[Region, ...]:
+    """The regions a person may read reports of, for a request naming `wanted`
+    (None: every region they may read). Managers and Order Management read
+    their own regions, auditors and Billing every region, reps none.
+    Raises Forbidden naming the region they may not read."""
+    readable = tuple(Region) if role in (Role.AUDITOR, Role.BILLING) else tuple(regions)
+    if role == Role.REP:
+        readable = ()
+    if not readable:
+        raise Forbidden(f"role {role.value} may not read the manager's reports")
+    if wanted is None:
+        return readable
+    if wanted not in readable:
+        raise Forbidden(
+            f"the {wanted.value} reports are not yours to read: you serve "
+            + ", ".join(r.value for r in readable)
+        )
+    return (wanted,)

@@ -425,6 +425,28 @@ class ReportingStore:
                 for region, quarter, response in conn.execute(query)
             ]
 
+    def report_transitions(
+        self, since: datetime | None = None, opportunity_ids: Iterable[str] | None = None
+    ) -> list[Any]:
+        """The transitions the manager's reports read (submissions, rep actions,
+        Order Management actions, license tickets) from `since` on, oldest
+        first, as (opportunity_id, round, kind, at, actor, role, data) rows."""
+        t = transitions.c
+        wanted = sa.or_(
+            t.kind.in_(("submitted", "rep_action", "ticket", "ticket_solved")),
+            t.role == "order_management",
+        )
+        query = sa.select(t.opportunity_id, t.round, t.kind, t.at, t.actor, t.role, t.data).where(
+            wanted
+        )
+        if since is not None:
+            query = query.where(t.at >= since)
+        if opportunity_ids is not None:
+            query = query.where(t.opportunity_id.in_(list(opportunity_ids)))
+        query = query.order_by(t.at, t.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for reports and tests)."""
         with self.engine.connect() as conn:
