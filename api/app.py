@@ -21,7 +21,7 @@ from functools import partial
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import codec, console, intake, opportunities, queue
+from api import codec, console, intake, opportunities, queue, reports
 from api.docs import install_docs
 from api.errors import json_error
 from api.metrics import install_metrics
@@ -72,5 +72,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(queue.router)
     app.include_router(opportunities.router)
+    app.include_router(reports.router)
     install_docs(app)
     return app

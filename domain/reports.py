@@ -38,9 +38,13 @@ from domain.kpi import (
     REJECTED,
     KpiReport,
     KpiTargets,
+    Period,
+    PeriodError,
     ReviewRound,
+    date_period,
     median,
     percentile,
+    quarter_period,
 )
 from domain.models import Deployment, Region
 
@@ -65,6 +69,7 @@ __all__ = [
     "license_tickets",
     "manager_report",
     "monthly_accuracy",
+    "parse_period",
     "quarter_of",
     "rejections_by_region",
     "weekly_sla",
@@ -567,3 +572,21 @@ def manager_report(
         urgent_threshold=thresholds.urgent_per_rep_quarter,
         workload=workload(open_rounds, facts, now, regions, policy),
     )
+
+
+def parse_period(text: str) -> Period:
+    """A report period as people type it: a calendar quarter (`2026Q4`), a
+    fiscal quarter (`FY2027Q4`, `FY27Q4`) or a date range
+    (`2026-10-01..2026-12-31`). Raises PeriodError naming what it expected."""
+    text = text.strip()
+    for separator in ("..", "/"):
+        if separator in text:
+            first, _, last = text.partition(separator)
+            try:
+                start, end = date.fromisoformat(first.strip()), date.fromisoformat(last.strip())
+            except ValueError:
+                raise PeriodError(
+                    f"cannot read the date range {text!r}: write it as 2026-10-01..2026-12-31"
+                ) from None
+            return date_period(start, end)
+    return quarter_period(text)

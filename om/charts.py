@@ -73,8 +73,8 @@ def _cell(value: Any) -> Any:
 
 
 def _render(chart: Any) -> str:
-    svg: bytes = chart.render()
-    return svg.decode("utf-8")
+    svg = chart.render(is_unicode=True)
+    return str(svg)
 
 
 def _bar(

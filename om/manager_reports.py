@@ -113,11 +113,7 @@ def build_report(
     if region is None and len(regions) < len(Region):
         # kpi_report's CSAT covers every region when given none: keep the read ones.
         kpi.csat.by_region = {k: v for k, v in kpi.csat.by_region.items() if Region(k) in regions}
-    open_rounds = [
-        r
-        for r in store.review_rounds(region=region)
-        if r.outcome is None and r.home_region in regions
-    ]
+    open_rounds = [r for r in store.open_rounds(region) if r.home_region in regions]
     since = _since(period)
     facts = facts_from_transitions(store.report_transitions(since))
     if open_rounds and since is not None:

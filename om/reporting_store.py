@@ -361,6 +361,15 @@ class ReportingStore:
         with self.engine.connect() as conn:
             return [self._review_round(row._mapping) for row in conn.execute(query)]
 
+    def open_rounds(self, region: Region | None = None) -> list[ReviewRound]:
+        """The rounds waiting for Order Management now (no outcome), of any period."""
+        query = sa.select(rounds).where(rounds.c.outcome.is_(None))
+        if region is not None:
+            query = query.where(rounds.c.home_region == region.value)
+        query = query.order_by(rounds.c.clock_start, rounds.c.workflow_id, rounds.c.round)
+        with self.engine.connect() as conn:
+            return [self._review_round(row._mapping) for row in conn.execute(query)]
+
     @staticmethod
     def _review_round(row: Any) -> ReviewRound:
         assigned = row["assigned_region"]
@@ -432,20 +441,26 @@ class ReportingStore:
         Order Management actions, license tickets) from `since` on, oldest
         first, as (opportunity_id, round, kind, at, actor, role, data) rows."""
         t = transitions.c
-        wanted = sa.or_(
-            t.kind.in_(("submitted", "rep_action", "ticket", "ticket_solved")),
-            t.role == "order_management",
-        )
-        query = sa.select(t.opportunity_id, t.round, t.kind, t.at, t.actor, t.role, t.data).where(
-            wanted
-        )
-        if since is not None:
-            query = query.where(t.at >= since)
-        if opportunity_ids is not None:
-            query = query.where(t.opportunity_id.in_(list(opportunity_ids)))
-        query = query.order_by(t.at, t.id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        # Data (JSON, slow to decode) only where it is read.
+        with_data = t.kind.in_(("submitted", "rep_action", "ticket"))
+        queries = [
+            sa.select(t.opportunity_id, t.round, t.kind, t.at, t.actor, t.role, t.data, t.id).where(
+                with_data
+            ),
+            sa.select(
+                t.opportunity_id, t.round, t.kind, t.at, t.actor, t.role, sa.null(), t.id
+            ).where(~with_data & ((t.role == "order_management") | (t.kind == "ticket_solved"))),
+        ]
+        found: list[Any] = []
+        for query in queries:
+            if since is not None:
+                query = query.where(t.at >= since)
+            if opportunity_ids is not None:
+                query = query.where(t.opportunity_id.in_(list(opportunity_ids)))
+            with self.engine.connect() as conn:
+                found.extend(conn.execute(query))
+        found.sort(key=lambda row: (row[3], row[7]))
+        return [row[:7] for row in found]
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for reports and tests)."""

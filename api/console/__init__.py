@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import opportunities, queue, session
+from api.console import opportunities, queue, reports, session
 
 router = APIRouter()
 router.include_router(session.router)
 router.include_router(queue.router)
 router.include_router(opportunities.router)
+router.include_router(reports.router)
 
 __all__ = ["router"]
