@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,9 @@ _CONFIG: dict[str, Any] = {
 }
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
+
+
 @dataclass(frozen=True)
 class Chart:
     """One chart: its file name, title, SVG and the table it was drawn from."""
@@ -73,8 +77,10 @@ def _cell(value: Any) -> Any:
 
 
 def _render(chart: Any) -> str:
-    svg = chart.render(is_unicode=True)
-    return str(svg)
+    svg = str(chart.render(is_unicode=True))
+    # pygal writes its tooltip configuration as an inline script even with no
+    # script to read it: drop it, so the page carries no JavaScript at all.
+    return _SCRIPT.sub("", svg)
 
 
 def _bar(
