@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from domain.calendar import CalendarPolicy, calendar_for
+from domain.calendar import BusinessCalendar, CalendarPolicy, calendar_for
 from domain.kpi import (
     APPROVED,
     DEFAULT_TARGETS,
@@ -291,14 +291,14 @@ class FirstResponseRow(BaseModel):
 
 
 def _first_response_hours(
-    r: ReviewRound, facts: RoundFacts | None, policy: CalendarPolicy | None
+    r: ReviewRound, facts: RoundFacts | None, calendars: dict[Region, BusinessCalendar]
 ) -> tuple[float, str] | None:
     if facts is None or facts.first_om_action_at is None:
         return None
     start = facts.submitted_at or r.clock_start
     if start is None:
         return None
-    calendar = calendar_for(r.assigned_region or r.home_region, policy)
+    calendar = calendars[r.assigned_region or r.home_region]
     seconds = calendar.business_time_between(start, facts.first_om_action_at).total_seconds()
     return max(0.0, seconds) / 3600, facts.first_om_actor or "unknown"
 
@@ -310,8 +310,9 @@ def first_responses(
     action, per home region and per specialist who acted first."""
     by_region: dict[str, list[float]] = defaultdict(list)
     by_person: dict[str, list[float]] = defaultdict(list)
+    calendars = {region: calendar_for(region, policy) for region in Region}
     for r in rounds:
-        found = _first_response_hours(r, facts.get((r.opportunity_id, r.round)), policy)
+        found = _first_response_hours(r, facts.get((r.opportunity_id, r.round)), calendars)
         if found is None:
             continue
         hours, who = found

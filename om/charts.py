@@ -326,3 +326,33 @@ def charts(report: ManagerReport) -> list[Chart]:
         )
     )
     return out
+
+
+def breach_table(report: ManagerReport) -> Chart:
+    """Every breach of the report as a table (no chart: the page lists them)."""
+    return Chart(
+        "breaches",
+        "SLA breaches",
+        "",
+        (
+            "opportunity_id",
+            "round",
+            "region",
+            "sla_deadline",
+            "decided_at",
+            "outcome",
+            "business_hours",
+        ),
+        tuple(
+            (
+                b.opportunity_id,
+                b.round,
+                b.region,
+                b.sla_deadline.isoformat() if b.sla_deadline else None,
+                b.decided_at.isoformat() if b.decided_at else None,
+                b.outcome or "pending",
+                b.business_hours,
+            )
+            for b in report.breaches
+        ),
+    )

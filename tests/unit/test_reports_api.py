@@ -145,6 +145,12 @@ def test_console_reports_page_has_an_svg_chart_a_table_and_a_csv_per_report(
     assert rows[0] == ["region", "closed_won"] and [r[0] for r in rows[1:]] == ["AMER"]
     table = re.search(r'data-testid="table-closed_won_region".*?</table>', html, re.S)
     assert table and f"<td>{rows[1][1]}</td>" in table.group(0)
+    breaches = list(
+        csv.DictReader(io.StringIO(client.get("/console/reports/breaches.csv?period=2026Q4").text))
+    )
+    listed = re.search(r'data-testid="breaches".*?</table>', html, re.S)
+    assert listed and len(breaches) == listed.group(0).count("<tr>") - 1 > 0
+    assert {b["region"] for b in breaches} == {"AMER"}
 
 
 def test_console_refuses_another_regions_specialist(client: TestClient) -> None:
