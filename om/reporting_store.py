@@ -149,12 +149,27 @@ csat_responses = sa.Table(
 
 # The rounds with their reason lists as the database's JSON text: most are
 # empty, and decoding 20,000 "[]" took a quarter report a third of its time.
+# Likewise the instants as the database's text where it keeps text (SQLite):
+# `datetime.fromisoformat` reads them several times faster than the generic
+# DateTime processor, and a quarter report reads 60,000 of them.
 _ROUNDS_QUERY = sa.select(
     *(
-        sa.type_coerce(c, sa.Text).label(c.name) if c.name in ("reasons", "finance_reasons") else c
+        sa.type_coerce(c, sa.Text).label(c.name)
+        if c.name in ("reasons", "finance_reasons") or isinstance(c.type, UtcDateTime)
+        else c
         for c in rounds.c
     )
 )
+
+
+def _instant(value: Any) -> datetime | None:
+    """An instant read as text (SQLite: UTC without offset) or as a datetime
+    (drivers that convert themselves), as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _codes(value: Any) -> tuple[str, ...]:
@@ -397,10 +412,10 @@ class ReportingStore:
             round=row["round"],
             home_region=Region(row["home_region"]),
             assigned_region=Region(assigned) if assigned else None,
-            clock_start=row["clock_start"],
-            sla_deadline=row["sla_deadline"],
+            clock_start=_instant(row["clock_start"]),
+            sla_deadline=_instant(row["sla_deadline"]),
             outcome=row["outcome"],
-            decided_at=row["decided_at"],
+            decided_at=_instant(row["decided_at"]),
             decided_by=row["decided_by"],
             reasons=_codes(row["reasons"]),
             business_seconds_to_decision=row["business_seconds_to_decision"],
@@ -408,11 +423,11 @@ class ReportingStore:
             breached=bool(row["breached"]),
             taken_because=row["taken_because"],
             finance_outcome=row["finance_outcome"],
-            finance_decided_at=row["finance_decided_at"],
+            finance_decided_at=_instant(row["finance_decided_at"]),
             finance_decided_by=row["finance_decided_by"],
             finance_reasons=_codes(row["finance_reasons"]),
             deployment=row["deployment"],
-            license_delivered_at=row["license_delivered_at"],
+            license_delivered_at=_instant(row["license_delivered_at"]),
             license_tickets=row["license_tickets"] or 0,
         )
 
@@ -466,7 +481,7 @@ class ReportingStore:
             t.opportunity_id,
             t.round,
             t.kind,
-            t.at,
+            sa.type_coerce(t.at, sa.Text),
             t.actor,
             t.role,
             t.data["owner"].as_string(),
@@ -484,7 +499,12 @@ class ReportingStore:
         query = query.order_by(t.at, t.id)
         with self.engine.connect() as conn:
             return [
-                (*row[:6], {"owner": row[6], "urgent": row[7], "update": row[8], "cause": row[9]})
+                (
+                    *row[:3],
+                    _instant(row[3]),
+                    *row[4:6],
+                    {"owner": row[6], "urgent": row[7], "update": row[8], "cause": row[9]},
+                )
                 for row in conn.execute(query)
             ]
 
