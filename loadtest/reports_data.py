@@ -190,3 +190,66 @@ def fill(store: ReportingStore, made: list[ReviewRound], facts: list[dict[str, A
             conn.execute(rounds.insert(), rows[chunk : chunk + 5000])
         for chunk in range(0, len(facts), 5000):
             conn.execute(transitions.insert(), facts[chunk : chunk + 5000])
+
+
+def pending(
+    n: int, first_day: date = date(2026, 12, 28), seed: int = 5
+) -> tuple[list[ReviewRound], list[dict[str, Any]]]:
+    """`n` rounds still waiting for Order Management (clock started on
+    `first_day`, so breached by any later day), every other one claimed."""
+    rng = random.Random(seed)
+    made: list[ReviewRound] = []
+    facts: list[dict[str, Any]] = []
+    for i in range(n):
+        region = list(Region)[i % len(Region)]
+        calendar = calendar_for(region)
+        submitted = datetime.combine(first_day, time(10), calendar.tz).astimezone(UTC)
+        start = calendar.clock_start(submitted)
+        opportunity = f"006P{i:011d}"
+        made.append(
+            ReviewRound(
+                opportunity_id=opportunity,
+                round=1,
+                home_region=region,
+                assigned_region=region,
+                clock_start=start,
+                sla_deadline=calendar.add_business_hours(start, calendar.sla),
+                breached=True,
+            )
+        )
+        base = {
+            "workflow_id": f"opportunity-{opportunity}",
+            "run_id": "r1",
+            "opportunity_id": opportunity,
+            "region": region.value,
+            "seq": 0,
+            "summary": "",
+            "actor_region": region.value,
+        }
+        facts.append(
+            base
+            | {
+                "event_id": 1,
+                "at": submitted,
+                "round": None,
+                "kind": "submitted",
+                "actor": "intake",
+                "role": None,
+                "data": {"owner": rng.choice(REPS), "urgent": False},
+            }
+        )
+        if i % 2:
+            specialist = SPECIALISTS[region][0]
+            facts.append(
+                base
+                | {
+                    "event_id": 10,
+                    "at": start + timedelta(minutes=30),
+                    "round": 1,
+                    "kind": "update",
+                    "actor": specialist,
+                    "role": "order_management",
+                    "data": {"update": "claim"},
+                }
+            )
+    return made, facts

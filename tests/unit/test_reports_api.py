@@ -21,7 +21,7 @@ from domain.kpi import quarter_period
 from domain.messages import Actor, Decision
 from domain.models import Region, Stage
 from domain.policy import Role
-from loadtest.reports_data import fill, generate
+from loadtest.reports_data import fill, generate, pending
 from om.manager_reports import facts_from_transitions
 from om.reporting import project_history
 from om.reporting_store import ReportingStore
@@ -46,6 +46,7 @@ def url(tmp_path: Path) -> str:
         for name in REAL:
             project_history(store, load(HISTORIES / name))
         fill(store, *generate(300, seed=3))
+        fill(store, *pending(6))
     return url
 
 
@@ -78,6 +79,11 @@ def test_api_reports_for_a_manager_their_region_only(client: TestClient) -> None
     assert body["regions"] == ["EMEA"] and body["period"] == "2026Q4"
     assert sum(w["decided"] for w in body["weekly_sla"]) == body["kpi"]["sla"]["decided"] > 0
     assert set(body["closed_won_by_region"]) <= {"EMEA"}
+    amer = client.get("/reports/kpi?period=2026Q4", headers=bearer("demo-manager-amer")).json()
+    # pending(6): AMER's are the 1st (unclaimed) and the 4th (claimed by om.amer);
+    # one recorded history was exported with its round 2 still pending, unclaimed.
+    assert amer["workload"]["by_region"] == {"AMER": 3}
+    assert amer["workload"]["by_specialist"] == {"om.amer@example.com": 1, "unclaimed": 2}
     other = client.get(
         "/reports/kpi?period=2026Q4&region=AMER", headers=bearer("demo-manager-emea")
     )
