@@ -271,8 +271,9 @@ def main() -> None:
         print(f"store: {args.simulated:,} decided rounds generated and written in {made:.1f} s")
         read_start, read_cpu = time.perf_counter(), time.process_time()
         with ReportingStore(url) as store:
-            rounds = store.review_rounds()
-            facts = facts_from_transitions(store.report_transitions())
+            # What `om.manager_reports.simulate_period` reads.
+            rounds = store.decided_rounds()
+            facts = facts_from_transitions(store.report_transitions(om_actions=False))
         read = time.perf_counter() - read_start
         read_cpu = time.process_time() - read_cpu
         sbest, smid, result = timed(

@@ -17,6 +17,7 @@ the SLA figures as they are.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,17 +43,17 @@ class SimulationPolicy(BaseModel):
     cover_business_days: int = Field(default=2, ge=0)
 
 
-class SimulatedRound(BaseModel):
-    """What the simulator needs of one decided round."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class SimulatedRound:
+    """What the simulator needs of one decided round (a slotted dataclass:
+    a simulation builds 100,000 of them)."""
 
     region: Region
     submitted_at: datetime
     decided_at: datetime
-    urgent: bool = False
     actual_within: bool | None
     actual_hours: float | None
+    urgent: bool = False
 
 
 class Side(BaseModel):

@@ -136,8 +136,8 @@ def simulate_period(
 ) -> Simulation:
     """The period's decided rounds of `regions` under `policy`, beside the actual."""
     region = regions[0] if len(regions) == 1 else None
-    rounds = _chosen(store.review_rounds(period.start, period.end, region), period, regions)
-    facts = facts_from_transitions(store.report_transitions(_since(period)))
+    rounds = _chosen(store.decided_rounds(period.start, period.end, region), period, regions)
+    facts = facts_from_transitions(store.report_transitions(_since(period), om_actions=False))
     return simulate_rounds(rounds, facts, policy, period.label)
 
 

@@ -403,6 +403,53 @@ class ReportingStore:
         with self.engine.connect() as conn:
             return [self._review_round(row._mapping) for row in conn.execute(query)]
 
+    def decided_rounds(
+        self, start: date | None = None, end: date | None = None, region: Region | None = None
+    ) -> list[ReviewRound]:
+        """The decided rounds around [start, end] (as `review_rounds`) with only
+        what the SLA needs (clock, decision, recorded verdict and business
+        time): the simulator reads 100,000 of them."""
+        c = rounds.c
+        query = sa.select(
+            c.opportunity_id,
+            c.round,
+            c.home_region,
+            sa.type_coerce(c.clock_start, sa.Text),
+            sa.type_coerce(c.sla_deadline, sa.Text),
+            c.outcome,
+            sa.type_coerce(c.decided_at, sa.Text),
+            c.business_seconds_to_decision,
+            c.sla_met,
+        ).where(c.outcome.in_(("approved", "rejected")))
+        if start is not None:
+            query = query.where(
+                c.clock_start >= datetime.combine(start, time(0), tzinfo=UTC) - timedelta(days=1)
+            )
+        if end is not None:
+            query = query.where(
+                c.clock_start < datetime.combine(end, time(0), tzinfo=UTC) + timedelta(days=2)
+            )
+        if region is not None:
+            query = query.where(c.home_region == region.value)
+        regions = {r.value: r for r in Region}
+        with self.engine.connect() as conn:
+            return [
+                ReviewRound(
+                    opportunity_id=o,
+                    round=n,
+                    home_region=regions[g],
+                    clock_start=_instant(started),
+                    sla_deadline=_instant(deadline),
+                    outcome=outcome,
+                    decided_at=_instant(decided),
+                    business_seconds_to_decision=seconds,
+                    sla_met=met,
+                )
+                for o, n, g, started, deadline, outcome, decided, seconds, met in conn.execute(
+                    query
+                )
+            ]
+
     @staticmethod
     def _review_round(row: Any) -> ReviewRound:
         assigned = row["assigned_region"]
@@ -468,13 +515,18 @@ class ReportingStore:
             ]
 
     def report_transitions(
-        self, since: datetime | None = None, opportunity_ids: Iterable[str] | None = None
+        self,
+        since: datetime | None = None,
+        opportunity_ids: Iterable[str] | None = None,
+        om_actions: bool = True,
     ) -> list[tuple[Any, ...]]:
         """The transitions the manager's reports read (submissions, rep actions,
         Order Management actions, license tickets) from `since` on, oldest
         first, as (opportunity_id, round, kind, at, actor, role, data) rows;
         `data` holds only the fields the reports read (owner, urgent, update,
-        cause), extracted by the database rather than decoded here."""
+        cause), extracted by the database rather than decoded here.
+        `om_actions=False` leaves out the Order Management actions (the
+        simulator needs only submissions)."""
         t = transitions.c
         query = sa.select(
             t.opportunity_id,
@@ -489,7 +541,7 @@ class ReportingStore:
             t.data["cause"].as_string(),
         ).where(
             t.kind.in_(("submitted", "rep_action", "ticket", "ticket_solved"))
-            | (t.role == "order_management")
+            | ((t.role == "order_management") if om_actions else sa.false())
         )
         if since is not None:
             query = query.where(t.at >= since)
