@@ -192,13 +192,13 @@ class MonthAccuracy(BaseModel):
 
 def monthly_accuracy(rounds: Sequence[ReviewRound], target: float = 0.95) -> list[MonthAccuracy]:
     """1 - Billing rejections / OM approvals, per month of clock start."""
-    approvals: Counter[str] = Counter()
-    rejected: Counter[str] = Counter()
+    approvals: Counter[tuple[int, int]] = Counter()
+    rejected: Counter[tuple[int, int]] = Counter()
     for r in rounds:
         day = _local_day(r)
         if r.outcome != APPROVED or day is None:
             continue
-        month = f"{day:%Y-%m}"
+        month = (day.year, day.month)
         approvals[month] += 1
         rejected[month] += r.finance_outcome == REJECTED
     rows = []
@@ -206,7 +206,7 @@ def monthly_accuracy(rounds: Sequence[ReviewRound], target: float = 0.95) -> lis
         value = (approvals[month] - rejected[month]) / approvals[month]
         rows.append(
             MonthAccuracy(
-                month=month,
+                month=f"{month[0]:04d}-{month[1]:02d}",
                 approvals=approvals[month],
                 billing_rejections=rejected[month],
                 accuracy=value,
