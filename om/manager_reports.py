@@ -77,8 +77,9 @@ def facts_from_transitions(rows: Iterable[Sequence[Any]]) -> FactsByRound:
 
 
 def _since(period: Period) -> datetime | None:
-    """A day's margin before the period: a round's submission may precede its
-    clock start by a weekend or a holiday, so a week more."""
+    """Where the period's transitions start: eight days before its first day,
+    since a round's submission may precede its clock start by a weekend and
+    a holiday (the rounds themselves are chosen by clock start)."""
     if period.start is None:
         return None
     return datetime.combine(period.start, time(0), tzinfo=UTC) - timedelta(days=8)
