@@ -16,7 +16,8 @@ Conventions (beside those of `domain.kpi`):
   date in its home region (the rule that puts a round in a period).
 * First response is the business time, in the reviewing region's calendar,
   from the round's submission to the first Order Management action on it
-  (a claim, a handoff, a decision, whatever came first).
+  recorded in the history. The workflow records no claim step, so today that
+  is the decision itself; a refused attempt does not count.
 * An urgent submission is "handed to another region" when its round was
   assigned to a region other than its home region.
 """
