@@ -38,8 +38,9 @@ def generate(
     n: int, first_day: date = date(2026, 10, 1), days: int = 91, seed: int = 7
 ) -> tuple[list[ReviewRound], list[dict[str, Any]]]:
     """`n` decided first rounds with clock starts spread over `days` from
-    `first_day`, and their transitions (submission, first OM action, decision,
-    license ticket) as store rows without ids."""
+    `first_day`, and their transitions (submission, decision, license ticket)
+    as store rows without ids. As in a real history, the decision is the only
+    Order Management action on a round: the workflow records no claim."""
     rng = random.Random(seed)
     made: list[ReviewRound] = []
     facts: list[dict[str, Any]] = []
@@ -56,7 +57,6 @@ def generate(
         deadline = calendar.add_business_hours(start, calendar.sla)
         hours = rng.choice([rng.uniform(0.2, 11.9)] * 9 + [rng.uniform(12.1, 30)])
         decided_at = calendar.add_business_hours(start, timedelta(hours=hours))
-        first_action = calendar.add_business_hours(start, timedelta(hours=hours * rng.random()))
         specialist = rng.choice(SPECIALISTS[region])
         approved = rng.random() < 0.8
         finance = None
@@ -122,21 +122,6 @@ def generate(
         facts.append(
             base
             | {
-                "event_id": 10,
-                "seq": 0,
-                "at": first_action,
-                "round": 1,
-                "kind": "update",
-                "actor": specialist,
-                "role": "order_management",
-                "actor_region": region.value,
-                "summary": "",
-                "data": {"update": "claim"},
-            }
-        )
-        facts.append(
-            base
-            | {
                 "event_id": 11,
                 "seq": 0,
                 "at": decided_at,
@@ -196,7 +181,10 @@ def pending(
     n: int, first_day: date = date(2026, 12, 28), seed: int = 5
 ) -> tuple[list[ReviewRound], list[dict[str, Any]]]:
     """`n` rounds still waiting for Order Management (clock started on
-    `first_day`, so breached by any later day), every other one claimed."""
+    `first_day`, so breached by any later day). Every other one carries an
+    Order Management action on the round, standing in for a claim step the
+    workflow does not record yet, so the workload per specialist has a name
+    to show."""
     rng = random.Random(seed)
     made: list[ReviewRound] = []
     facts: list[dict[str, Any]] = []
