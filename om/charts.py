@@ -356,3 +356,68 @@ def breach_table(report: ManagerReport) -> Chart:
             for b in report.breaches
         ),
     )
+
+
+def billing_rejection_table(report: ManagerReport) -> Chart:
+    """Each Billing rejection with its reasons and the OM approver."""
+    return Chart(
+        "billing_rejections",
+        "Billing rejections",
+        "",
+        ("opportunity_id", "round", "region", "reasons", "om_approver", "billing", "rejected_at"),
+        tuple(
+            (
+                b.opportunity_id,
+                b.round,
+                b.region,
+                " ".join(b.reasons),
+                b.om_approver,
+                b.billing_decider,
+                b.rejected_at.isoformat() if b.rejected_at else None,
+            )
+            for b in report.billing_rejections
+        ),
+    )
+
+
+def long_open_table(report: ManagerReport) -> Chart:
+    """The license tickets open longer than the policy's threshold."""
+    return Chart(
+        "license_tickets",
+        "License tickets open longer than the threshold",
+        "",
+        ("opportunity_id", "region", "opened_at", "days_open", "solved", "cause"),
+        tuple(
+            (t.opportunity_id, t.region, t.opened_at.isoformat(), t.days_open, t.solved, t.cause)
+            for t in report.license_delivery.long_open
+        ),
+    )
+
+
+def due_table(report: ManagerReport) -> Chart:
+    """Open reviews due before their region closes today."""
+    return Chart(
+        "due_today",
+        "Open reviews due before their region closes today",
+        "",
+        ("opportunity_id", "round", "queue_region", "specialist", "sla_deadline"),
+        tuple(
+            (
+                o.opportunity_id,
+                o.round,
+                o.region,
+                o.specialist,
+                o.sla_deadline.isoformat() if o.sla_deadline else None,
+            )
+            for o in report.workload.due_before_close
+        ),
+    )
+
+
+LISTS = {
+    "breaches": breach_table,
+    "billing_rejections": billing_rejection_table,
+    "license_tickets": long_open_table,
+    "due_today": due_table,
+}
+"""The page's lists, each downloadable in full as CSV (the page shows the first rows)."""

@@ -34,13 +34,14 @@ from domain.models import Region
 from domain.policy import RosterUser
 from domain.reports import parse_period
 from domain.simulate import SAME_DECISIONS, SimulationPolicy
-from om.charts import breach_table, charts
+from om.charts import LISTS, charts
 from om.manager_reports import build_report, simulate_period
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-BREACH_ROWS = 100
-"""Breaches a page lists (a bad quarter has hundreds; the CSV has them all)."""
+LIST_ROWS = 100
+"""Rows a page lists of breaches, Billing rejections, long-open tickets and
+reviews due today (a bad quarter has hundreds; the CSV has them all)."""
 EXAMPLE_POLICY = (
     '{"calendar": {"regions": {"AMER": {"sla_business_hours": 10, "cutoff": "16:00"}}}}'
 )
@@ -105,7 +106,7 @@ def _render(
         policy_text=policy_text or EXAMPLE_POLICY,
         simulation=simulation,
         same_decisions=SAME_DECISIONS,
-        breach_rows=BREACH_ROWS,
+        list_rows=LIST_ROWS,
     )
 
 
@@ -139,8 +140,8 @@ def report_csv(request: Request, name: str) -> Response:
         reporting_store(request), request.app.state.settings, period, regions, datetime.now(UTC)
     )
     found = next((c for c in charts(report) if c.name == name), None)
-    if name == "breaches":
-        found = breach_table(report)
+    if name in LISTS:
+        found = LISTS[name](report)
     if found is None:
         return Response(f"no chart named {name!r}", 404, media_type="text/plain")
     filename = f"{name}-{period.label}.csv".replace(" ", "_").replace("/", "-")

@@ -157,6 +157,16 @@ def test_console_reports_page_has_an_svg_chart_a_table_and_a_csv_per_report(
     listed = re.search(r'data-testid="breaches".*?</table>', html, re.S)
     assert listed and len(breaches) == listed.group(0).count("<tr>") - 1 > 0
     assert {b["region"] for b in breaches} == {"AMER"}
+    report = client.get("/reports/kpi?period=2026Q4", headers=bearer("demo-manager-amer")).json()
+    for name, key in (("billing_rejections", "billing_rejections"), ("due_today", None)):
+        rows = list(
+            csv.DictReader(
+                io.StringIO(client.get(f"/console/reports/{name}.csv?period=2026Q4").text)
+            )
+        )
+        expected = report[key] if key else report["workload"]["due_before_close"]
+        assert [r["opportunity_id"] for r in rows] == [e["opportunity_id"] for e in expected]
+    assert client.get("/console/reports/nothing.csv?period=2026Q4").status_code == 404
 
 
 def test_console_refuses_another_regions_specialist(client: TestClient) -> None:
