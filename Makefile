@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load bench-reports clean
 
 install: $(STAMP) browser
 
@@ -87,6 +87,12 @@ bench-cli: install
 # about 40 minutes on 2 cores. Smaller: make bench-load BENCH_LOAD_ARGS="--n 200 --parked 2000"
 bench-load: install
 	$(BIN)/python benchmarks/bench_load.py $(BENCH_LOAD_ARGS)
+
+# The manager's reports page for a quarter of 10,000 decided rounds (target
+# 1 s) and the policy simulator over 100,000 (target 10 s), each beside a
+# pandas groupby of the same figures: docs/performance.md, "Manager's reports".
+bench-reports: install
+	$(BIN)/python benchmarks/bench_reports.py $(BENCH_REPORTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -21,7 +21,7 @@ from functools import partial
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import codec, console, intake, opportunities, queue
+from api import codec, console, intake, opportunities, queue, reports
 from api.console.shared import install_sessions
 from api.contract import install_contract
 from api.docs import install_docs
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(queue.router)
     app.include_router(opportunities.router)
+    app.include_router(reports.router)
     install_contract(app)
     install_docs(app)
     return app

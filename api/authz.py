@@ -59,6 +59,16 @@ def queue_reader(user: Annotated[RosterUser, Depends(current_user)]) -> RosterUs
     return user
 
 
+def report_reader(user: Annotated[RosterUser, Depends(current_user)]) -> RosterUser:
+    """The caller, if their role reads the manager's reports at all (every
+    role but reps); which regions is `domain.authorization.report_regions`."""
+    if user.role == Role.REP:
+        raise HTTPException(
+            403, f"{user.email} has role rep: reps do not read the manager's reports"
+        )
+    return user
+
+
 class BodyInvalid(HTTPException):
     """A JSON body that is not the operation's model: 422 with each field."""
 
@@ -90,3 +100,4 @@ async def parsed_body(request: Request, model: type[_Body]) -> _Body:
 Decider = Annotated[RosterUser, Depends(decider)]
 RepCaller = Annotated[RosterUser, Depends(rep_caller)]
 QueueReader = Annotated[RosterUser, Depends(queue_reader)]
+ReportReader = Annotated[RosterUser, Depends(report_reader)]

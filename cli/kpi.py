@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -34,7 +34,7 @@ from domain.regions import Region
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from domain.kpi import Figure, KpiReport, KpiTargets
+    from domain.kpi import Figure, KpiReport, KpiTargets, Period
     from om.reporting import ProjectionReport
     from om.reporting_store import ReportingStore
     from om.settings import Settings
@@ -53,6 +53,7 @@ kpi_app.add_typer(csat_app, name="csat")
 def register(app: typer.Typer) -> None:
     """Add `kpi` (and `kpi csat import`) to the `om` app."""
     app.add_typer(kpi_app, name="kpi")
+    app.command("simulate")(simulate)
 
 
 # ---- shared ---------------------------------------------------------------------------
@@ -136,6 +137,14 @@ def kpi(
         ),
     ] = False,
     as_json: JsonOpt = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also write each report chart as SVG into this folder."),
+    ] = None,
+    csv_dir: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Also write each report chart's table as CSV into this folder."),
+    ] = None,
 ) -> None:
     """KPIs for a period: approval SLA, first response, accuracy, rejections,
     Closed Won, license delivery and regional CSAT, each against its target.
@@ -167,10 +176,42 @@ def kpi(
             synced = run_async(lambda: _sync(store))
             _print_sync(synced, as_json)
         rounds = store.review_rounds(period.start, period.end, region)
+        if plot is not None or csv_dir is not None:
+            _write_charts(store, settings, period, region, plot, csv_dir)
         return kpi_report(rounds, store.csat(), period, region, _targets(settings, region))
 
     report = _store_call(settings, work)
     emit(report, as_json, lambda: print_report(report))
+
+
+def _write_charts(
+    store: ReportingStore,
+    settings: Settings,
+    period: Period,
+    region: Region | None,
+    plot: Path | None,
+    csv_dir: Path | None,
+) -> None:
+    """The manager's report charts (the console's reports page) as files:
+    `<chart>.svg` into `plot`, `<chart>.csv` into `csv_dir`."""
+    from om.charts import charts
+    from om.manager_reports import build_report
+
+    regions = (region,) if region else tuple(Region)
+    drawn = charts(build_report(store, settings, period, regions, datetime.now(UTC)))
+    for folder, suffix in ((plot, "svg"), (csv_dir, "csv")):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for chart in drawn:
+                text = chart.svg if suffix == "svg" else chart.csv()
+                (folder / f"{chart.name}.{suffix}").write_text(text, encoding="utf-8")
+        except OSError as error:
+            fail(
+                f"cannot write the {suffix.upper()} files into {folder}: {error.strerror or error}"
+            )
+        typer.echo(f"wrote {len(drawn)} {suffix.upper()} files into {folder}", err=True)
 
 
 def _print_sync(synced: ProjectionReport, as_json: bool) -> None:
@@ -399,3 +440,95 @@ def csat_import(
         f"imported {added} CSAT responses from {file}"
         + (f" ({result['already_imported']} already imported)" if added < len(responses) else ""),
     )
+
+
+# ---- om simulate ----------------------------------------------------------------------------
+
+
+def simulate(
+    policy_file: Annotated[
+        Path,
+        typer.Option(
+            "--policy",
+            help='Policy JSON: {"calendar": {"regions": {"AMER": {"sla_business_hours": 10, '
+            '"cutoff": "16:00", "time_zone": ..., "open": ..., "close": ..., '
+            '"extra_closures": [...]}}}, "cover_business_days": 2}; only what differs.',
+        ),
+    ],
+    period_text: Annotated[
+        str,
+        typer.Option(
+            "--period", help="2026Q4 (calendar), FY2027Q4 (fiscal) or 2026-10-01..2026-12-31."
+        ),
+    ],
+    region: RegionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-evaluate a period's recorded rounds under another policy: per region,
+    SLA attainment, breaches and median business hours, actual and simulated.
+
+    Decision instants stay as recorded; only the clock changes. Reads the
+    reporting store as it is (run `om kpi` first to sync it from Temporal)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from cli.common import describe_validation_error
+    from domain.kpi import PeriodError
+    from domain.reports import parse_period
+    from domain.simulate import SimulationPolicy
+    from om.manager_reports import simulate_period
+    from om.settings import load_settings
+
+    try:
+        period = parse_period(period_text)
+    except PeriodError as error:
+        fail(f"--period: {error}")
+    try:
+        raw = json.loads(policy_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        fail(f"cannot read {policy_file}: {error.strerror or error}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        fail(f"{policy_file}: not JSON ({error})")
+    try:
+        policy = SimulationPolicy.model_validate(raw)
+    except ValidationError as error:
+        fail(f"{policy_file}: " + describe_validation_error(error, "policy"))
+    regions = (region,) if region else tuple(Region)
+    result = _store_call(
+        load_settings(), lambda store: simulate_period(store, policy, period, regions)
+    )
+    emit(result, as_json, lambda: _print_simulation(result))
+
+
+def _print_simulation(result: Any) -> None:
+    from rich.table import Table
+
+    out = console(width=160, highlight=False, soft_wrap=True)
+    grid = Table(
+        "region",
+        "decided",
+        "attainment actual",
+        "attainment simulated",
+        "breaches actual",
+        "breaches simulated",
+        "median h actual",
+        "median h simulated",
+        title=f"Policy simulation for {result.period}",
+        title_justify="left",
+    )
+    for r in result.regions:
+        grid.add_row(
+            r.region,
+            str(r.simulated.decided),
+            _value(r.actual.attainment, "share"),
+            _value(r.simulated.attainment, "share"),
+            str(r.actual.breaches),
+            str(r.simulated.breaches),
+            _value(r.actual.median_hours, "hours"),
+            _value(r.simulated.median_hours, "hours"),
+        )
+    out.print(_or_none(grid))
+    if result.skipped:
+        out.print(f"{result.skipped} decided rounds without a recorded submission were left out")
+    out.print(f"note: {result.note}")

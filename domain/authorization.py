@@ -8,6 +8,7 @@ workflow checks again because it alone knows the current round and stage.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +82,8 @@ def check_decision(decision: Decision, state: ReviewState) -> None:
     stage = decision.stage
     if actor.role == Role.AUDITOR:
         raise Forbidden(f"{actor.email} is an auditor: auditors have read-only access")
+    if actor.role == Role.MANAGER:
+        raise Forbidden(f"{actor.email} is a manager: managers read reports and decide nothing")
     if actor.role != _ROLE_FOR_STAGE[stage]:
         raise Forbidden(
             f"{actor.email} has role {actor.role.value}; only {_ROLE_LABEL[stage]} "
@@ -184,6 +187,8 @@ _REP_ACTION_STAGES = {
 
 def check_rep_action(action: str, actor: Actor, state: ReviewState) -> None:
     """Raise NotAllowed unless the opportunity's owner may `action` now."""
+    if actor.role == Role.MANAGER:
+        raise Forbidden(f"{actor.email} is a manager: managers read reports and decide nothing")
     if not _same_person(actor.email, state.owner_email):
         raise Forbidden(
             # The owner is not named: the caller may not read this deal.
@@ -202,15 +207,17 @@ def check_rep_action(action: str, actor: Actor, state: ReviewState) -> None:
 READ_SCOPE_BY_ROLE: dict[str, str] = {
     Role.BILLING.value: "all",
     Role.AUDITOR.value: "all",
-    "manager": "all",
+    Role.MANAGER.value: "home",
     Role.ORDER_MANAGEMENT.value: "regions",
     Role.REP.value: "own",
 }
-"""How much of the book each role reads, by the role's value so a role the
-roster gains (managers) is one line here: `all` (Billing checks every deal,
-auditors and managers oversee them), `regions` (specialists: the regions they
-serve plus the cover and breach cases they may take) or `own` (reps: the
-deals they own). A role not listed reads nothing."""
+"""How much of the book each role reads, by the role's value: `all` (Billing
+checks every deal, auditors oversee them), `home` (managers: every deal of
+the regions they manage, by home or queue region, and nothing else: they
+decide nothing, so cover and breaches give them no reason to read more),
+`regions` (specialists: the regions they serve plus the cover and breach
+cases they may take) or `own` (reps: the deals they own). A role not listed
+reads nothing."""
 
 
 def may_read(reader: RosterUser, status: ApprovalStatus, now: datetime, policy: Policy) -> bool:
@@ -226,11 +233,15 @@ def may_read(reader: RosterUser, status: ApprovalStatus, now: datetime, policy: 
         return status.opportunity is not None and _same_person(
             reader.email, status.opportunity.owner.email
         )
+    served = set(reader.regions)
+    in_served = status.region in served or (
+        status.queue_region is not None and status.queue_region in served
+    )
+    if scope == "home":
+        return in_served
     if scope == "regions":
-        served = set(reader.regions)
         return (
-            status.region in served
-            or (status.queue_region is not None and status.queue_region in served)
+            in_served
             or status.breached
             or _same_person(reader.email, status.om_approver)
             or _in_cover_window(status.region, now, policy)
@@ -242,7 +253,7 @@ def may_list_queue(reader: RosterUser) -> bool:
     """Whether `reader` may list the review queue at all. Its rows name
     deals, amounts and assignees with no owner to filter by, so a role that
     reads only its own deals (reps) lists none."""
-    return READ_SCOPE_BY_ROLE.get(str(reader.role)) in ("all", "regions")
+    return READ_SCOPE_BY_ROLE.get(str(reader.role)) in ("all", "home", "regions")
 
 
 def _in_cover_window(home: Region, now: datetime, policy: Policy) -> bool:
@@ -253,3 +264,25 @@ def _in_cover_window(home: Region, now: datetime, policy: Policy) -> bool:
     calendar = calendar_for(home, policy.calendar)
     windows = cover_windows(calendar, now, months=1, n=policy.cover_business_days)
     return any(w.contains(now) for w in windows)
+
+
+def report_regions(
+    role: Role, regions: Sequence[Region], wanted: Region | None
+) -> tuple[Region, ...]:
+    """The regions a person may read reports of, for a request naming `wanted`
+    (None: every region they may read). Managers and Order Management read
+    their own regions, auditors and Billing every region, reps none.
+    Raises Forbidden naming the region they may not read."""
+    readable = tuple(Region) if role in (Role.AUDITOR, Role.BILLING) else tuple(regions)
+    if role == Role.REP:
+        readable = ()
+    if not readable:
+        raise Forbidden(f"role {role.value} may not read the manager's reports")
+    if wanted is None:
+        return readable
+    if wanted not in readable:
+        raise Forbidden(
+            f"the {wanted.value} reports are not yours to read: you serve "
+            + ", ".join(r.value for r in readable)
+        )
+    return (wanted,)

@@ -350,6 +350,9 @@ class CalendarPolicy(BaseModel):
     def _merge_over_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict) or "regions" not in data:
             return data
+        if not isinstance(data["regions"], Mapping | None):
+            # Left to field validation, which names the field and the type it wants.
+            return data
         # Region names in any case: `OM_CALENDAR__REGIONS__EMEA__...` arrives
         # as the key "emea" (environment names are case-insensitive), next to a
         # settings file's "EMEA". pydantic-settings puts the environment's keys
@@ -370,8 +373,10 @@ class CalendarPolicy(BaseModel):
                 merged[region] = base
             elif isinstance(override, RegionHours):
                 merged[region] = override
+            elif isinstance(override, Mapping):
+                merged[region] = {**base, **override}
             else:
-                merged[region] = {**base, **dict(override)}
+                merged[region] = override  # not an object: field validation names it
         unknown = {str(k) for k in given} - {r.value for r in Region}
         if unknown:
             raise ValueError(f"unknown regions in calendar policy: {sorted(unknown)}")

@@ -38,8 +38,9 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -270,12 +271,19 @@ class ReviewRound:
             return False
         return True if self.license_delivered_at is not None else None
 
-    @property
+    @cached_property
     def local_clock_start(self) -> date | None:
-        """The clock start's date in the home region, which decides the period."""
+        """The clock start's date in the home region, which decides the period
+        (cached: every report of a period asks each round for it)."""
         if self.clock_start is None:
             return None
-        return calendar_for(self.home_region).to_local(self.clock_start).date()
+        return self.clock_start.astimezone(_home_zone(self.home_region)).date()
+
+
+@cache
+def _home_zone(region: Region) -> tzinfo:
+    """The home region's time zone (the default calendar's, as periods use)."""
+    return calendar_for(region).tz
 
 
 def rounds_in(

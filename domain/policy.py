@@ -39,6 +39,8 @@ class Role(StrEnum):
     BILLING = "billing"
     AUDITOR = "auditor"
     REP = "rep"
+    MANAGER = "manager"
+    """A regional manager: reads everything in their regions, decides nothing."""
 
 
 class RosterUser(BaseModel):
@@ -85,6 +87,19 @@ def _demo_roster() -> list[RosterUser]:
         ("lucia.rep@example.com", "Lucia Rep"),
     ]:
         users.append(RosterUser(email=email, name=name, role=Role.REP, regions=list(Region)))
+    for region, name in [
+        (Region.AMER, "Morgan Manager (AMER)"),
+        (Region.EMEA, "Mila Manager (EMEA)"),
+        (Region.APAC, "Min Manager (APAC)"),
+    ]:
+        users.append(
+            RosterUser(
+                email=f"manager.{region.value.lower()}@example.com",
+                name=name,
+                role=Role.MANAGER,
+                regions=[region],
+            )
+        )
     for user in users:
         user.token = "demo-" + user.email.split("@")[0].replace(".", "-")
     return users
@@ -100,6 +115,21 @@ class Channels(BaseModel):
 
     queue: dict[Region, str] = Field(default_factory=lambda: _channel_names("queue"))
     manager: dict[Region, str] = Field(default_factory=lambda: _channel_names("managers"))
+
+
+class ReportPolicy(BaseModel):
+    """Thresholds the manager's reports flag by (policy, not code)."""
+
+    license_ticket_open_days: int = Field(
+        default=3,
+        ge=0,
+        description="License tickets open longer than this many calendar days are listed",
+    )
+    urgent_per_rep_quarter: int = Field(
+        default=5,
+        ge=0,
+        description="Reps with more urgent submissions than this in a quarter are flagged",
+    )
 
 
 class Policy(BaseModel):
@@ -126,6 +156,7 @@ class Policy(BaseModel):
     )
     roster: list[RosterUser] = Field(default_factory=_demo_roster)
     channels: Channels = Field(default_factory=Channels)
+    reports: ReportPolicy = Field(default_factory=ReportPolicy)
 
     # Named apart from `Settings._parse_interval`: pydantic keys validators by
     # method name, and a subclass's method of the same name would replace it.

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import oidc, opportunities, queue, session
+from api.console import oidc, opportunities, queue, reports, session
 
 router = APIRouter()
 router.include_router(session.router)
 router.include_router(oidc.router)
 router.include_router(queue.router)
 router.include_router(opportunities.router)
+router.include_router(reports.router)
 
 __all__ = ["router"]

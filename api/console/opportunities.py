@@ -131,6 +131,8 @@ async def decide(request: Request, opportunity_id: str) -> Response:
 
     if user.role == Role.AUDITOR:
         return await refuse(403, f"{user.email} is an auditor: auditors have read-only access")
+    if user.role == Role.MANAGER:
+        return await refuse(403, f"{user.email} is a manager: managers decide nothing")
     if stage not in ("om", "finance") or action not in ("approve", "reject"):
         return await refuse(422, "the form must name a stage (om, finance) and an action")
     round_text = first(form, "round")
@@ -170,6 +172,8 @@ async def rep_action(request: Request, opportunity_id: str) -> Response:
     error: InlineError | None = None
     if user.role == Role.AUDITOR:
         error = InlineError(403, f"{user.email} is an auditor: auditors have read-only access")
+    elif user.role == Role.MANAGER:
+        error = InlineError(403, f"{user.email} is a manager: managers decide nothing")
     elif action not in _PENDING_FOR_REP:
         error = InlineError(422, "the action must be recall or resubmit")
     else:

@@ -60,6 +60,7 @@ ROLE_LABELS = {
     Role.BILLING: "Billing",
     Role.AUDITOR: "Auditor (read-only)",
     Role.REP: "Sales rep",
+    Role.MANAGER: "Manager (read-only)",
 }
 STAGE_LABELS = {
     "om_review": "Order Management review",

@@ -26,6 +26,8 @@ STATUSES = {
     ("post", "/intake/salesforce"): {"202", "401", "409", "413", "422", "503"},
     ("post", "/codec/decode"): {"200", "401", "403", "422"},
     ("post", "/codec/encode"): {"200", "401", "403", "422"},
+    ("get", "/reports/kpi"): {"200", "401", "403", "422"},
+    ("post", "/reports/simulate"): {"200", "401", "403", "422"},
 }  # fmt: skip
 
 

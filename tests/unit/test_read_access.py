@@ -59,7 +59,10 @@ OWNER = "riley.rep@example.com"
         ),
         (_user(Role.BILLING), _status(), True),
         (_user(Role.AUDITOR), _status(), True),
-        (_user("manager"), _status(), True),
+        (_user(Role.MANAGER, [Region.AMER]), _status(), True),
+        (_user(Role.MANAGER, [Region.EMEA]), _status(), False),
+        (_user(Role.MANAGER, [Region.EMEA]), _status(queue_region=Region.EMEA), True),
+        (_user(Role.MANAGER, [Region.EMEA]), _status(breached=True), False),
         (_user("someone_new", list(Region)), _status(), False),
     ],
     ids=lambda v: getattr(v, "email", None) and f"{v.role}:{v.regions}" or None,
@@ -77,4 +80,9 @@ def test_specialists_read_every_region_in_end_of_period_cover_only_when_it_is_on
 
 def test_every_role_of_the_roster_has_a_read_scope():
     assert {r.value for r in Role} <= READ_SCOPE_BY_ROLE.keys()
-    assert set(READ_SCOPE_BY_ROLE.values()) == {"all", "regions", "own"}
+    assert set(READ_SCOPE_BY_ROLE.values()) == {"all", "home", "regions", "own"}
+
+
+def test_managers_read_their_regions_even_in_cover():
+    emea = _user(Role.MANAGER, [Region.EMEA])
+    assert not may_read(emea, _status(), LAST_DAY, COVER)

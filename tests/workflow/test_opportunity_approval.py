@@ -168,6 +168,8 @@ async def test_undelivered_license_opens_one_ticket_and_completes_when_delivered
         (BILLING, "om", "only Order Management"),
         ("om.emea@example.com", "om", "belongs to AMER"),
         (OM, "finance", "only Billing"),
+        ("manager.amer@example.com", "om", "managers read reports and decide nothing"),
+        ("manager.amer@example.com", "finance", "managers read reports and decide nothing"),
     ],
 )
 async def test_decision_from_wrong_person_is_refused_and_changes_nothing(
@@ -177,6 +179,14 @@ async def test_decision_from_wrong_person_is_refused_and_changes_nothing(
     before = await harness.status(opp.id)
     with pytest.raises(Refused, match=why):
         await harness.approvals.decide(opp.id, user, stage, "approve")
+    assert await harness.status(opp.id) == before
+
+
+async def test_a_manager_may_not_act_for_the_rep(harness, example_payload):
+    opp = await harness.submit(new_payload(example_payload, deployment="saas"))
+    before = await harness.status(opp.id)
+    with pytest.raises(Refused, match="decide nothing"):
+        await harness.approvals.rep_action(opp.id, "recall", "manager.amer@example.com")
     assert await harness.status(opp.id) == before
 
 
