@@ -42,6 +42,7 @@ import os
 import platform
 import random
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -656,6 +657,8 @@ async def time_queue(bench: Bench, requests: int, spread: float) -> dict[str, An
     """`GET /queue` from a fresh `om api` process, AMER and all regions."""
     port = free_port()
     env = {k: v for k, v in bench.env.items() if k != "OM_METRICS_BIND"}
+    # Any secret will do: the benchmark signs no one into the console.
+    env["OM_CONSOLE_SECRET"] = secrets.token_urlsafe(32)
     argv = [OM_BIN, "api", "--host", "127.0.0.1", "--port", str(port)]
     out: dict[str, Any] = {}
     with bench.process("api", argv, env):
