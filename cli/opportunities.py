@@ -234,51 +234,65 @@ def queue(
     as_json: JsonOpt = False,
 ) -> None:
     """Open reviews in priority order: urgent, start date, revenue, submission order."""
+    from datetime import UTC, datetime
+
+    from api.queue_view import queue_entries
     from cli.errors import Sent
 
     async def work() -> Any:
         return await (await connect_approvals()).queue(region)
 
     items = run_async(work, Sent.read())
+    settings = settings_or_fail()
+    entries = [
+        e for e, _ in queue_entries(items, settings.calendar, datetime.now(UTC), settings.booking)
+    ]
 
     def table() -> None:
         from rich.table import Table
 
-        from domain.timefmt import local_label
-
-        policy = settings_or_fail().calendar
         grid = Table(
             "opportunity",
-            "stage",
-            "region",
-            "queue",
-            "urgent",
-            "start",
+            "account",
             "amount",
-            "SLA deadline (UTC)",
-            "deadline, queue's clock",
-            "flags",
+            "stage",
+            "region / queue",
+            "round",
+            "findings",
+            "clock",
+            "assignee",
+            "reason",
             title=f"Queue{' ' + region.value if region else ''}",
         )
-        for item in items:
-            flags = [f for f, on in (("BREACHED", item.breached), ("cover", item.cover)) if on]
+        for e in entries:
+            flags = [f for f, on in (("URGENT", e.urgent), ("BREACHED", e.breached)) if on]
+            findings = (
+                "?"
+                if e.findings_hard is None
+                else f"{e.findings_hard} hard / {e.findings_judgment or 0} judgment"
+            )
             grid.add_row(
-                item.opportunity_id,
-                item.stage,
-                item.region.value,
-                item.queue_region.value,
-                "yes" if item.urgent else "",
-                str(item.quote_start_date or ""),
-                f"{item.amount:,.2f}",
-                item.sla_deadline.strftime("%Y-%m-%d %H:%M") if item.sla_deadline else "",
-                local_label(item.sla_deadline, item.queue_region, policy)
-                if item.sla_deadline
-                else "",
-                " ".join(flags),
+                f"{e.name or ''}\n{e.opportunity_id}" + (f" {' '.join(flags)}" if flags else ""),
+                e.account_name or "",
+                f"{e.amount:,.2f} {e.currency or ''}".rstrip(),
+                e.stage,
+                f"{e.region.value} / {e.queue_region.value}",
+                (f"{e.round}" + (" (resubmitted)" if e.resubmitted else "")) if e.round else "",
+                findings,
+                e.clock,
+                e.assignee or "",
+                "; ".join(
+                    r
+                    for r in (
+                        e.cover_reason and f"cover: {e.cover_reason}",
+                        e.handoff_reason and f"handoff: {e.handoff_reason}",
+                    )
+                    if r
+                ),
             )
         console().print(grid)
 
-    emit(items, as_json, table)
+    emit(entries, as_json, table)
 
 
 def intake_poll(as_json: JsonOpt = False) -> None:

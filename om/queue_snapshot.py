@@ -8,12 +8,16 @@ snapshot of every open review, listed at most once per `max_age` seconds
 however many specialists read it, and filter, sort and count SLA time in
 memory for each request.
 
-Freshness is bounded, and read-your-writes holds for this process:
+Freshness is bounded, stated, and read-your-writes holds for this process:
 - a snapshot younger than `max_age` is served as it is (longer when listing
   is slow: see LISTING_DUTY_FACTOR);
-- an older one is served while one listing refreshes it in the background,
-  up to `stale_limit`; a request finding it older than that (or none yet)
-  waits for the listing;
+- a request finding it older starts a listing and waits for it when listing
+  is quick (the last one took at most WAIT_FOR_LISTING_SECONDS, as on any
+  queue of hundreds), so a small queue is never served older than `max_age`;
+  a large queue's request is answered from the old listing meanwhile, and
+  says so (`age_seconds`, `stale`: the API's headers and the console's
+  hint), up to `stale_limit`; a request finding it older than that (or none
+  yet) waits for the listing;
 - a decision sent through this process drops its row at once (`forget`),
   also from a listing already under way or begun within the visibility lag;
   it and a submission (`changed`) make the next requests refresh until a
@@ -37,10 +41,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from domain.models import Region
-from domain.queue import QueueItem, for_region
+from domain.queue import CoverRule, QueueItem, for_region
 
 Loader = Callable[[], Awaitable[list[QueueItem]]]
 log = logging.getLogger(__name__)
+WAIT_FOR_LISTING_SECONDS = 1.0
+"""A request finding the listing out of date waits for a new one when the
+last listing took at most this long (and at most this long for it)."""
 LISTING_DUTY_FACTOR = 4.0
 """A listing is refreshed no sooner than this many times its own duration
 after it began: the server spends at most a quarter of its time listing for
@@ -92,11 +99,29 @@ class QueueSnapshot:
         """Age past which a listing is not served; room for two refreshes."""
         return max(self.stale_limit, self.refresh_after + 2 * self._listing_seconds)
 
-    async def items(self, region: Region | None, load: Loader) -> list[QueueItem]:
-        """The open reviews `region` sees (all when None), in priority order."""
+    def age_seconds(self) -> float:
+        """How old the listing last served is (0 with the snapshot off)."""
+        if not self.enabled or self._rows is None:
+            return 0.0
+        return max(0.0, self._clock() - self._listed_at)
+
+    @property
+    def stale(self) -> bool:
+        """The rows last served are older than promised (`max_age`), or began
+        before this process's last write was visible: a fresh listing is
+        under way, and the caller must say how old the rows are."""
+        if not self.enabled or self._rows is None:
+            return False
+        return self.age_seconds() > self.refresh_after or self._listed_at < self._settled_at
+
+    async def items(
+        self, region: Region | None, load: Loader, cover: CoverRule | None = None
+    ) -> list[QueueItem]:
+        """The open reviews `region` sees (all when None), in priority order;
+        `cover` says which home regions any region may cover now."""
         if not self.enabled:
             self.listed_at = datetime.now(UTC)
-            return for_region(await load(), region)
+            return for_region(await load(), region, cover)
         age = self._clock() - self._listed_at
         if self._rows is None or age > self.effective_stale_limit:
             await self._refresh(load)
@@ -104,8 +129,15 @@ class QueueSnapshot:
             self._listed_at < self._settled_at and age >= self._duty_pause
         ):
             self._refresh_in_background(load)
+            if self._listing_seconds <= WAIT_FOR_LISTING_SECONDS and self._refreshing:
+                # Quick listings are waited for: the answer is then current.
+                # A failure or a slow one leaves the old rows, served as stale.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        asyncio.shield(self._refreshing), WAIT_FOR_LISTING_SECONDS
+                    )
         assert self._rows is not None
-        return for_region(self._rows, region)
+        return for_region(self._rows, region, cover)
 
     def changed(self) -> None:
         """Something this process did (a submission) changes the queue: list
@@ -128,6 +160,9 @@ class QueueSnapshot:
         may connect first); failures are logged and tried again next time."""
         if not self.enabled:
             return
+        # Submissions made just after start (the demo's, another process's)
+        # may not be visible to the first listing: the next requests list again.
+        self.changed()
         while True:
             try:
                 await self._refresh(await loader())
