@@ -23,7 +23,6 @@ from cli.common import (
     RegionOpt,
     UpdateId,
     connect_approvals,
-    console,
     describe_validation_error,
     emit,
     fail,
@@ -248,51 +247,44 @@ def queue(
         e for e, _ in queue_entries(items, settings.calendar, datetime.now(UTC), settings.booking)
     ]
 
-    def table() -> None:
-        from rich.table import Table
+    def text() -> None:
+        # A block of lines per row, not a table: the clock and the reasons
+        # are sentences, which a table of ten columns would cut or wrap.
+        title = f"Queue{' ' + region.value if region else ''}: {len(entries)} open review"
+        typer.echo(title + ("" if len(entries) == 1 else "s"))
+        for position, e in enumerate(entries, start=1):
+            typer.echo("\n".join(queue_row_lines(position, e)))
 
-        grid = Table(
-            "opportunity",
-            "account",
-            "amount",
-            "stage",
-            "region / queue",
-            "round",
-            "findings",
-            "clock",
-            "assignee",
-            "reason",
-            title=f"Queue{' ' + region.value if region else ''}",
-        )
-        for e in entries:
-            flags = [f for f, on in (("URGENT", e.urgent), ("BREACHED", e.breached)) if on]
-            findings = (
-                "?"
-                if e.findings_hard is None
-                else f"{e.findings_hard} hard / {e.findings_judgment or 0} judgment"
-            )
-            grid.add_row(
-                f"{e.name or ''}\n{e.opportunity_id}" + (f" {' '.join(flags)}" if flags else ""),
-                e.account_name or "",
-                f"{e.amount:,.2f} {e.currency or ''}".rstrip(),
-                e.stage,
-                f"{e.region.value} / {e.queue_region.value}",
-                (f"{e.round}" + (" (resubmitted)" if e.resubmitted else "")) if e.round else "",
-                findings,
-                e.clock,
-                e.assignee or "",
-                "; ".join(
-                    r
-                    for r in (
-                        e.cover_reason and f"cover: {e.cover_reason}",
-                        e.handoff_reason and f"handoff: {e.handoff_reason}",
-                    )
-                    if r
-                ),
-            )
-        console().print(grid)
+    emit(entries, as_json, text)
 
-    emit(entries, as_json, table)
+
+def queue_row_lines(position: int, e: Any) -> list[str]:
+    """One queue row (`api.queue_view.QueueEntry`) as the lines `om queue` prints."""
+    flags = " ".join(f for f, on in (("URGENT", e.urgent), ("BREACHED", e.breached)) if on)
+    head = f"{position}. {e.name or e.opportunity_id}"
+    head += f" - {e.account_name}" if e.account_name else ""
+    head += f" ({e.opportunity_id})  {e.amount:,.2f} {e.currency or ''}".rstrip()
+    stage = {"om_review": "OM review", "finance_review": "Billing review"}.get(e.stage, e.stage)
+    where = f"{e.queue_region.value} queue (home {e.region.value})"
+    round_ = (
+        f"round {e.round}" + (" (resubmitted)" if e.resubmitted else "") if e.round else "round ?"
+    )
+    findings = (
+        "findings ?"
+        if e.findings_hard is None
+        else f"findings {e.findings_hard} hard / {e.findings_judgment or 0} judgment"
+    )
+    lines = [
+        head + (f"  {flags}" if flags else ""),
+        f"   {stage} · {where} · {round_} · {findings} · assignee {e.assignee or '-'}",
+    ]
+    if e.clock:
+        lines.append(f"   {e.clock}")
+    if e.cover_reason:
+        lines.append(f"   cover: {e.cover_reason}")
+    if e.handoff_reason:
+        lines.append(f"   handoff: {e.handoff_reason}")
+    return lines
 
 
 def intake_poll(as_json: JsonOpt = False) -> None:

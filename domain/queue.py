@@ -105,19 +105,29 @@ def start_date_of(token: str) -> date | None:
 class QueueItem(BaseModel):
     """One open review as a queue lists it (from search attributes)."""
 
-    opportunity_id: str
-    stage: str
-    region: Region
-    queue_region: Region
-    urgent: bool = False
-    amount: float = 0.0
-    quote_start_date: date | None = None
-    sla_deadline: datetime | None = None
-    breached: bool = False
-    assignee: str | None = None
-    priority: str = ""
-    cover: bool = False
-    """Listed for a region other than its queue region (breached, cover)."""
+    opportunity_id: str = Field(description="Salesforce opportunity id")
+    stage: str = Field(description="`om_review` or `finance_review`")
+    region: Region = Field(description="Home region: the account's")
+    queue_region: Region = Field(
+        description="Region whose queue holds the round (differs from region after a handoff)"
+    )
+    urgent: bool = Field(default=False, description="Marked urgent by the rep")
+    amount: float = Field(default=0.0, description="Opportunity amount, in `currency`")
+    quote_start_date: date | None = Field(default=None, description="Quote start date")
+    sla_deadline: datetime | None = Field(
+        default=None, description="The OM round's 12-business-hour deadline (UTC)"
+    )
+    breached: bool = Field(default=False, description="The OM SLA deadline passed")
+    assignee: str | None = Field(
+        default=None,
+        description="The Order Management specialist who approved the round (Billing's "
+        "review); null while nobody has taken it",
+    )
+    priority: str = Field(default="", description="Sort key: queue order is its order")
+    cover: bool = Field(
+        default=False,
+        description="Listed for a region other than its queue region (see cover_reason)",
+    )
     name: str | None = Field(default=None, description="Opportunity name")
     account_name: str | None = Field(default=None, description="Customer account name")
     currency: str | None = Field(default=None, description="ISO 4217 code of `amount`")
