@@ -44,6 +44,7 @@ from domain.queue import (
     start_date_of,
 )
 from domain.sla import cover_rule
+from domain.wording import decision_message, rep_action_message
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
 from workflows import search_attributes as sa
@@ -320,9 +321,12 @@ class Approvals:
             round=round_,
             acknowledged=acknowledged or [],
         )
-        return await self._update(
+        receipt = await self._update(
             opportunity_id, OpportunityApprovalWorkflow.decide, decision, update_id
         )
+        # The handbook's words, not the workflow's stage names (domain.wording).
+        message = decision_message(stage, action, receipt.round, receipt.stage)
+        return receipt.model_copy(update={"message": message})
 
     async def rep_action(
         self,
@@ -339,7 +343,9 @@ class Approvals:
             "close_lost": OpportunityApprovalWorkflow.close_lost,
         }[action]
         rep = RepAction(actor=self.actor(actor_email), comment=comment)
-        return await self._update(opportunity_id, update, rep, update_id)
+        receipt = await self._update(opportunity_id, update, rep, update_id)
+        message = rep_action_message(action, receipt.round, receipt.stage)
+        return receipt.model_copy(update={"message": message})
 
     async def _update(self, opportunity_id: str, update, arg, update_id=None) -> DecisionReceipt:  # type: ignore[no-untyped-def]
         """Send the Update, again while the workflow answers "not yet".

@@ -131,6 +131,8 @@ async def test_opportunity_page_shows_facts_findings_rounds_and_om_forms(
         assert finding.code in html and finding.field in html
     # Rounds and history.
     assert 'data-testid="rounds"' in html and "booking_check" in html
+    # Requirements the pre-check flags show as missing; the postal code here.
+    assert 'title="The pre-check flags quote.bill_to.address.postal_code">missing' in html
     # OM decision forms: approve, reject with every reason code and a comment.
     assert 'data-testid="approve-form"' in html and 'data-testid="reject-form"' in html
     for code in ReasonCode:
@@ -144,7 +146,19 @@ async def test_opportunity_page_shows_facts_findings_rounds_and_om_forms(
     assert status.sla_deadline is not None
     local = local_label(status.sla_deadline, Region.AMER, harness.settings.calendar)
     assert re.fullmatch(r"\w{3} \d{2} \w{3} \d{2}:\d{2} AMER \(UTC-0[78]:00\)", local)
-    assert f'<span class="muted">{local}</span>' in html
+    utc = status.sla_deadline.astimezone(UTC)
+    assert (
+        f'<time datetime="{utc.isoformat()}" title="{utc:%Y-%m-%d %H:%M} UTC">{local}</time>'
+        in html
+    )
+    # Every time on the page is on that clock, with UTC on hover: status
+    # card, rounds and history (no bare UTC times beside local ones).
+    assert " UTC</" not in html.split("<main", 1)[1]
+    for at in (status.submitted_at, status.rounds[0].opened_at, status.history[0].at):
+        assert f">{local_label(at, Region.AMER, harness.settings.calendar)}</time>" in html
+    # Handbook words, the internal names kept for machines.
+    assert "waiting for Order Management" in html
+    assert 'data-action="booking_check">Pre-check</span>' in html
 
 
 async def test_judgment_findings_get_acknowledge_checkboxes(console, harness, example_payload):
@@ -671,3 +685,52 @@ async def test_queue_rows_carry_what_a_decision_needs(dev_console, dev_harness, 
     assert example_payload["name"] in row_html and example_payload["account"]["name"] in row_html
     assert f"{n_hard} hard" in row_html and example_payload["currency"] in row_html
     assert 'data-testid="freshness"' in html
+
+
+async def test_opportunity_page_says_who_did_what_in_the_handbooks_words(
+    console, harness, example_payload
+):
+    """A reseller deal: no customer Order Form is asked for, so its empty
+    fields are explained, not shown in red; the OM approval reads as such in
+    the flash and the history; Billing's view shows Billing's date, not the
+    OM SLA deadline."""
+    payload = _starting_in(
+        new_payload(
+            example_payload,
+            deployment="saas",
+            sales_route="reseller",
+            order_form={"attached": False, "partner_signed": True},
+            eula_accepted=True,
+        ),
+        60,
+    )
+    opp = await harness.submit(payload)
+    status = await wait_stage(harness, opp.id, "om_review")
+    assert not any(f.field.startswith("order_form") for f in status.findings)
+    csrf = await sign_in(console, "demo-om-amer")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert 'data-testid="order-form-na"' in html and "Not applicable: a reseller deal" in html
+    order_form = html.split("<h3>Order form</h3>", 1)[1].split("<h3>", 1)[0]
+    assert 'class="missing"' not in order_form and "Signer" not in order_form
+
+    answer = await console.post(
+        f"/console/opportunities/{opp.id}/decide",
+        data={"csrf": csrf, "stage": "om", "action": "approve", "round": "1"},
+    )
+    assert answer.status_code == 303
+    await wait_stage(harness, opp.id, "finance_review")
+    html = (await console.get(answer.headers["location"])).text
+    assert "Order Management approved (round 1); waiting for Billing" in html
+    history = html.split('data-testid="history"', 1)[1]
+    entry = history.split('data-action="finance_review">', 1)[1].split("</li>", 1)[0]
+    assert entry.startswith("Order Management approved</span>")
+    assert "om.amer@example.com" in entry
+
+    await sign_in(console, "demo-billing")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert "OM SLA deadline" not in html and 'data-testid="sla-deadline"' not in html
+    billing_from = html.split('data-testid="billing-from">', 1)[1].split("</dd>", 1)[0]
+    due = (await harness.status(opp.id)).billing_review_due
+    assert due is not None
+    assert local_label(due, Region.AMER, harness.settings.calendar) in billing_from
+    assert "Billing approves from 15 days before the start" in billing_from
