@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load bench-queue clean
 
 install: $(STAMP) browser
 
@@ -86,6 +86,12 @@ bench-cli: install
 # about 40 minutes on 2 cores. Smaller: make bench-load BENCH_LOAD_ARGS="--n 200 --parked 2000"
 bench-load: install
 	$(BIN)/python benchmarks/bench_load.py $(BENCH_LOAD_ARGS)
+
+# Only the parked phase: 10,000 opportunities left in om_review, then
+# GET /queue p95 per region (AMER, EMEA, APAC) and for all regions.
+# Smaller: make bench-queue BENCH_QUEUE_ARGS="--parked 600"
+bench-queue: install
+	$(BIN)/python benchmarks/bench_load.py --phases parked --out benchmarks/results/queue.json $(BENCH_QUEUE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

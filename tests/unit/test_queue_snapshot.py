@@ -246,7 +246,7 @@ async def test_close_cancels_a_background_listing():
     assert snapshot._refreshing is None
 
 
-async def test_keep_warm_lists_on_start_and_then_every_half_stale_limit(caplog):
+async def test_keep_warm_lists_on_start_and_then_before_max_age(caplog):
     visibility = Visibility(AMER_ROWS)
     snapshot = QueueSnapshot(max_age=0.01, stale_limit=0.1)
     calls = 0
@@ -265,6 +265,16 @@ async def test_keep_warm_lists_on_start_and_then_every_half_stale_limit(caplog):
     warm.cancel()
     assert visibility.listings >= 2 and calls >= 3  # went on after the failure
     assert "temporal is restarting" in caplog.text
+
+
+def test_the_background_listing_is_done_before_the_served_one_is_out_of_date():
+    clock = Clock()
+    snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
+    snapshot._listing_seconds = 0.2  # a small queue
+    pause = snapshot._warm_pause()
+    assert pause + 0.2 < 5 and pause >= 2.5  # listed about every max_age, not more often
+    snapshot._listing_seconds = 8.0  # 10,000 open reviews: 4 x 8 s between listings
+    assert snapshot.refresh_after == 32 and snapshot._warm_pause() == 24  # begins at 32 s
 
 
 async def test_a_slow_listing_is_refreshed_less_often():
