@@ -146,6 +146,21 @@ def billing_due(item: QueueItem, booking: BookingPolicy) -> datetime | None:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
 
 
+def _derived_from(item: QueueItem, booking: BookingPolicy) -> datetime | None:
+    """Billing's reviewable-from instant by the bookings rule (quote start
+    more than `close_lead_days` after the submission), for rows that do not
+    carry it."""
+    submitted = submitted_at_of(item.priority)
+    start = item.quote_start_date
+    if submitted is None or start is None:
+        return None
+    if (start - submitted.astimezone(booking.zone).date()).days <= booking.close_lead_days:
+        return None
+    return datetime.combine(
+        start - timedelta(days=booking.close_lead_days), time.min, tzinfo=booking.zone
+    )
+
+
 def _booking_label(at: datetime, booking: BookingPolicy) -> str:
     local = at.astimezone(booking.zone)
     return f"{local:%a %d %b %H:%M} {BOOKING_ZONE_LABEL} ({utc_offset(local.utcoffset())})"
@@ -180,6 +195,11 @@ def row_extras(
                 + f", due {extras['deadline_local']}"
             )
     elif item.stage == "finance_review":
+        if item.round is None and item.reviewable_from is None:
+            # A workflow from before the queue-row patch publishes no date:
+            # the bookings rule from its quote start and submission.
+            item = item.model_copy(update={"reviewable_from": _derived_from(item, booking)})
+            extras["reviewable_from"] = item.reviewable_from
         due = billing_due(item, booking)
         extras["billing_due"] = due
         if due is not None:
@@ -216,7 +236,7 @@ def queue_entries(
     for item in items:
         extras, clock = row_extras(item, policy, booking, now)
         # Built without validating again: the items are validated models.
-        rows.append((QueueEntry.model_construct(**dict(item), **extras), clock))
+        rows.append((QueueEntry.model_construct(**{**dict(item), **extras}), clock))
     return rows
 
 

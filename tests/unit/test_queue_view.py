@@ -176,3 +176,25 @@ def test_billing_rows_carry_their_own_dates_not_the_om_sla():
     assert queue_json([future, due_now], CalendarPolicy(), now) == TypeAdapter(
         list[QueueEntry]
     ).dump_json([f, d])
+
+
+def test_billing_rows_of_workflows_without_the_queue_row_attribute_follow_the_rule():
+    """A workflow from before the queue-row patch publishes no Billing date:
+    the row derives it from the quote start and submission in its priority."""
+    now = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+    old = QueueItem(
+        opportunity_id="006H",
+        stage="finance_review",
+        region=Region.AMER,
+        queue_region=Region.AMER,
+        quote_start_date=date(2027, 1, 4),
+        priority="1|2027-01-04|x|20261130T100000.000000",
+    )
+    near = old.model_copy(update={"opportunity_id": "006I", "quote_start_date": date(2026, 12, 10)})
+    (o, _), (n, _) = queue_entries([old, near], CalendarPolicy(), now)
+    assert o.reviewable_now is False
+    assert o.reviewable_from == datetime(2026, 12, 20, 8, 0, tzinfo=UTC)  # 00:00 Pacific
+    assert n.reviewable_now is True and n.reviewable_from is None
+    assert queue_json([old, near], CalendarPolicy(), now) == TypeAdapter(
+        list[QueueEntry]
+    ).dump_json([o, n])
