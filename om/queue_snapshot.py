@@ -80,6 +80,8 @@ class QueueSnapshot:
         """Wall time the served listing began, for the `X-Queue-Listed-At` header."""
         self._refreshing: asyncio.Task[None] | None = None
         self._forgotten: dict[str, float] = {}
+        self._views: dict[tuple[int, Region | None, tuple[str | None, ...]], list[QueueItem]] = {}
+        self._generation = 0  # bumped whenever _rows changes
         self._settled_at = 0.0
         """clock() from which visibility shows this process's last write."""
 
@@ -140,7 +142,23 @@ class QueueSnapshot:
                         asyncio.shield(self._refreshing), WAIT_FOR_LISTING_SECONDS
                     )
         assert self._rows is not None
-        return for_region(self._rows, region, cover)
+        return self._for_region(region, cover)
+
+    def _for_region(self, region: Region | None, cover: CoverRule | None) -> list[QueueItem]:
+        """`for_region` of the current listing, remembered until the listing
+        or the cover windows change: on a cover day a region's queue is every
+        open review, and copying and sorting 10,000 rows per request cost
+        more than answering; the same row objects also let the answer reuse
+        what it formatted for them before."""
+        assert self._rows is not None
+        reasons = tuple(cover(r) if cover else None for r in Region)
+        key = (self._generation, region, reasons)
+        found = self._views.get(key)
+        if found is None:
+            if len(self._views) > 16 or any(k[0] != self._generation for k in self._views):
+                self._views.clear()
+            found = self._views[key] = for_region(self._rows, region, cover)
+        return found
 
     def changed(self) -> None:
         """Something this process did (a submission) changes the queue: list
@@ -155,6 +173,7 @@ class QueueSnapshot:
         self._forgotten[opportunity_id] = self._clock()
         if self._rows is not None:
             self._rows = [r for r in self._rows if r.opportunity_id != opportunity_id]
+            self._generation += 1
         self.changed()
 
     async def keep_warm(self, loader: Callable[[], Awaitable[Loader]]) -> None:
@@ -220,6 +239,7 @@ class QueueSnapshot:
         since = began - VISIBILITY_LAG_SECONDS
         self._forgotten = {i: t for i, t in self._forgotten.items() if t >= since}
         self._rows = [r for r in rows if r.opportunity_id not in self._forgotten]
+        self._generation += 1
         self._listed_at, self.listed_at = began, began_wall
         self._listing_seconds = self._clock() - began
 

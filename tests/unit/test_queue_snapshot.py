@@ -300,3 +300,17 @@ async def test_a_slow_listing_is_refreshed_less_often():
     await snapshot.items(None, slow)
     await asyncio.sleep(0)
     assert visibility.listings == 2
+
+
+async def test_a_regions_view_is_reused_until_the_listing_or_cover_changes():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    first = await snapshot.items(Region.AMER, visibility)
+    assert await snapshot.items(Region.AMER, visibility) is first  # no copy, no sort
+    covered = await snapshot.items(Region.AMER, visibility, {Region.EMEA: "end of month cover"}.get)
+    assert covered is not first and "E" in [i.opportunity_id for i in covered]
+    snapshot.forget("A")
+    assert [i.opportunity_id for i in await snapshot.items(Region.AMER, visibility)] == ["B", "X"]
+    visibility.rows = AMER_ROWS[1:2]
+    clock.now += 6
+    assert [i.opportunity_id for i in await snapshot.items(Region.AMER, visibility)] == ["B"]
