@@ -48,6 +48,7 @@ class LiveConsole:
         today = datetime.now(UTC).date()
         apac_closed = round_the_clock(tuple(today + timedelta(days=d) for d in (-1, 0, 1, 2)))
         apac_closed = apac_closed.model_copy(update={"sla_business_hours": 12})
+        self.apac_opens = today + timedelta(days=3)
         self.address = address
         self.settings = Settings(
             temporal_address=address,
@@ -420,7 +421,7 @@ def test_queue_rows_carry_what_a_decision_needs(live, context, artifacts):
     )
     expect(row(hard).get_by_test_id("assignee")).to_have_text("—")
     # APAC is closed until the day after tomorrow: the clock has not started.
-    opens = datetime.now(UTC).date() + timedelta(days=3)
+    opens = live.apac_opens
     expect(row(waiting).get_by_test_id("clock-not-started")).to_have_text(
         f"clock starts {opens:%a %d %b} 00:00 APAC (UTC+00:00)"
     )
