@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load bench-reports clean
+.PHONY: install browser run test lint unit test-dates test-chaos record-histories bench-calendar bench-reconcile bench-replay bench-cli bench-load bench-reports bench-queue clean
 
 install: $(STAMP) browser
 
@@ -93,6 +93,12 @@ bench-load: install
 # pandas groupby of the same figures: docs/performance.md, "Manager's reports".
 bench-reports: install
 	$(BIN)/python benchmarks/bench_reports.py $(BENCH_REPORTS_ARGS)
+
+# Only the parked phase: 10,000 opportunities left in om_review, then
+# GET /queue p95 per region (AMER, EMEA, APAC) and for all regions.
+# Smaller: make bench-queue BENCH_QUEUE_ARGS="--parked 600"
+bench-queue: install
+	$(BIN)/python benchmarks/bench_load.py --phases parked --out benchmarks/results/queue.json $(BENCH_QUEUE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

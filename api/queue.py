@@ -29,8 +29,30 @@ async def lister(state: State) -> Loader:
     return Approvals(await temporal_client(state), state.settings).list_queue
 
 
+_FRESHNESS_HEADERS = {
+    "X-Queue-Listed-At": {
+        "description": "When the listing these rows come from began (ISO 8601, UTC)",
+        "schema": {"type": "string", "format": "date-time"},
+    },
+    "X-Queue-Age-Seconds": {
+        "description": "How old that listing is, in seconds",
+        "schema": {"type": "number"},
+    },
+    "X-Queue-Stale": {
+        "description": "`true` when the listing is older than promised "
+        "(`queue_cache_seconds`) and a fresh one is under way",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
+
+
 @router.get(
-    "/queue", response_model=list[QueueEntry], responses=error_responses(401, 403, 422, 503)
+    "/queue",
+    response_model=list[QueueEntry],
+    responses={
+        200: {"description": "Open reviews", "headers": _FRESHNESS_HEADERS},
+        **error_responses(401, 403, 422, 503),
+    },
 )
 async def queue(
     request: Request,
@@ -41,17 +63,30 @@ async def queue(
         default=None, ge=1, le=10_000, description="Only the first `limit` rows"
     ),
 ) -> Response:
-    """Open reviews in priority order, each with the business time left
-    on its SLA in its queue region's calendar. Served from a listing at
-    most `queue_cache_seconds` old (header `X-Queue-Listed-At`); the
-    caller's own decisions are reflected at once. Reps have no queue (403):
-    they open their own deals by id."""
+    """Open reviews in priority order, each with what a specialist decides
+    on: opportunity and account name, amount and currency, round, pre-check
+    findings (hard / judgment), clock state and business time left in the
+    queue region's calendar, Billing's reviewable-from and due dates, and
+    why a row is in a region's queue that is not its own (`cover_reason`).
+
+    Freshness: rows come from a listing of every open review, at most
+    `queue_cache_seconds` old when listing is quick (the request waits for a
+    new one); on a large queue an older listing may be served while a new
+    one runs, and the headers say so: `X-Queue-Listed-At` (when the served
+    listing began), `X-Queue-Age-Seconds`, and `X-Queue-Stale: true` when
+    it is older than promised. Decisions and submissions made through this
+    process show in the next listing. Reps have no queue (403): they open
+    their own deals by id."""
     state = request.app.state
     items = await ops.queue(region)
     # Serialized here, not by FastAPI, which would validate every row again.
-    body = queue_json(items[:limit], state.settings.calendar, datetime.now(UTC))
+    snapshot = state.queue_snapshot
+    age, stale, listed_at = snapshot.age_seconds(), snapshot.stale, snapshot.listed_at
+    settings = state.settings
+    body = queue_json(items[:limit], settings.calendar, datetime.now(UTC), settings.booking)
     response = Response(body, media_type="application/json")
-    listed_at = state.queue_snapshot.listed_at
     if listed_at is not None:
         response.headers["X-Queue-Listed-At"] = listed_at.isoformat()
+    response.headers["X-Queue-Age-Seconds"] = f"{age:.1f}"
+    response.headers["X-Queue-Stale"] = "true" if stale else "false"
     return response

@@ -322,10 +322,9 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> int | N
     if resuming:
         print(f"om dev: resuming {_workflows(resuming)} in flight", flush=True)
     worker = build_worker(client, settings)
+    app = create_app(settings, client)
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, client), host="127.0.0.1", port=ports.api, log_level="warning"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=ports.api, log_level="warning")
     )
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(worker.run(), name="worker"),
@@ -334,9 +333,9 @@ async def _serve(settings: Settings, info, demo_pending: Path | None) -> int | N
     if demo_pending is not None:
         # Idempotent: only opportunities still awaiting signature are
         # submitted, and a running workflow is found, not started again.
-        started = await submit_all(
-            Approvals(client, settings), settings, submitted_at=demo_submitted_at(settings)
-        )
+        # Through the API's queue snapshot: its next listing shows them.
+        approvals = Approvals(client, settings, snapshot=app.state.queue_snapshot)
+        started = await submit_all(approvals, settings, submitted_at=demo_submitted_at(settings))
         demo_pending.unlink(missing_ok=True)
         print(f"om dev: submitted {started} demo opportunities for approval", flush=True)
     _print_banner(settings, info, ports)

@@ -23,7 +23,6 @@ from cli.common import (
     RegionOpt,
     UpdateId,
     connect_approvals,
-    console,
     describe_validation_error,
     emit,
     fail,
@@ -256,51 +255,58 @@ def queue(
     as_json: JsonOpt = False,
 ) -> None:
     """Open reviews in priority order: urgent, start date, revenue, submission order."""
+    from datetime import UTC, datetime
+
+    from api.queue_view import queue_entries
     from cli.errors import Sent
 
     async def work() -> Any:
         return await (await connect_approvals()).queue(region)
 
     items = run_async(work, Sent.read())
+    settings = settings_or_fail()
+    entries = [
+        e for e, _ in queue_entries(items, settings.calendar, datetime.now(UTC), settings.booking)
+    ]
 
-    def table() -> None:
-        from rich.table import Table
+    def text() -> None:
+        # A block of lines per row, not a table: the clock and the reasons
+        # are sentences, which a table of ten columns would cut or wrap.
+        title = f"Queue{' ' + region.value if region else ''}: {len(entries)} open review"
+        typer.echo(title + ("" if len(entries) == 1 else "s"))
+        for position, e in enumerate(entries, start=1):
+            typer.echo("\n".join(queue_row_lines(position, e)))
 
-        from domain.timefmt import local_label
+    emit(entries, as_json, text)
 
-        policy = settings_or_fail().calendar
-        grid = Table(
-            "opportunity",
-            "stage",
-            "region",
-            "queue",
-            "urgent",
-            "start",
-            "amount",
-            "SLA deadline (UTC)",
-            "deadline, queue's clock",
-            "flags",
-            title=f"Queue{' ' + region.value if region else ''}",
-        )
-        for item in items:
-            flags = [f for f, on in (("BREACHED", item.breached), ("cover", item.cover)) if on]
-            grid.add_row(
-                item.opportunity_id,
-                item.stage,
-                item.region.value,
-                item.queue_region.value,
-                "yes" if item.urgent else "",
-                str(item.quote_start_date or ""),
-                f"{item.amount:,.2f}",
-                item.sla_deadline.strftime("%Y-%m-%d %H:%M") if item.sla_deadline else "",
-                local_label(item.sla_deadline, item.queue_region, policy)
-                if item.sla_deadline
-                else "",
-                " ".join(flags),
-            )
-        console().print(grid)
 
-    emit(items, as_json, table)
+def queue_row_lines(position: int, e: Any) -> list[str]:
+    """One queue row (`api.queue_view.QueueEntry`) as the lines `om queue` prints."""
+    flags = " ".join(f for f, on in (("URGENT", e.urgent), ("BREACHED", e.breached)) if on)
+    head = f"{position}. {e.name or e.opportunity_id}"
+    head += f" - {e.account_name}" if e.account_name else ""
+    head += f" ({e.opportunity_id})  {e.amount:,.2f} {e.currency or ''}".rstrip()
+    stage = {"om_review": "OM review", "finance_review": "Billing review"}.get(e.stage, e.stage)
+    where = f"{e.queue_region.value} queue (home {e.region.value})"
+    round_ = (
+        f"round {e.round}" + (" (resubmitted)" if e.resubmitted else "") if e.round else "round ?"
+    )
+    findings = (
+        "findings ?"
+        if e.findings_hard is None
+        else f"findings {e.findings_hard} hard / {e.findings_judgment or 0} judgment"
+    )
+    lines = [
+        head + (f"  {flags}" if flags else ""),
+        f"   {stage} · {where} · {round_} · {findings} · assignee {e.assignee or '-'}",
+    ]
+    if e.clock:
+        lines.append(f"   {e.clock}")
+    if e.cover_reason:
+        lines.append(f"   cover: {e.cover_reason}")
+    if e.handoff_reason:
+        lines.append(f"   handoff: {e.handoff_reason}")
+    return lines
 
 
 def intake_poll(as_json: JsonOpt = False) -> None:

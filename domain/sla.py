@@ -18,6 +18,7 @@ The handbook's rules encoded here:
 from __future__ import annotations
 
 import calendar as _stdcalendar
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
@@ -120,6 +121,19 @@ def cover_windows(
         windows.append(CoverWindow(start=start, end=end, reason=f"{label} cover"))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return windows
+
+
+def cover_rule(
+    policy: CalendarPolicy | None, at: datetime, n: int = COVER_BUSINESS_DAYS
+) -> Callable[[Region], str | None]:
+    """Why any region may take reviews of a home region at `at` (its cover
+    window, on the home region's calendar, as the round's plan has it), or
+    None; never with `n` = 0 (cover turned off)."""
+    reasons: dict[Region, str | None] = {}
+    for home in Region:
+        windows = cover_windows(calendar_for(home, policy), at, months=1, n=n) if n else []
+        reasons[home] = next((w.reason for w in windows if w.contains(at)), None)
+    return lambda home: reasons.get(Region(home))
 
 
 def plan_review_round(

@@ -38,7 +38,15 @@ from domain.messages import (
 from domain.models import DecisionAction, DecisionStage, Opportunity, Region
 from domain.names import APPROVAL_WORKFLOWS_QUERY, approval_workflow_id, opportunity_id_of
 from domain.policy import RosterUser
-from domain.queue import QueueItem, order_queue, start_date_of
+from domain.queue import (
+    CoverRule,
+    QueueItem,
+    for_region,
+    parse_review_token,
+    start_date_of,
+)
+from domain.sla import cover_rule
+from domain.wording import decision_message, rep_action_message
 from om.identity import recall
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
@@ -47,6 +55,11 @@ from workflows.opportunity_approval import OpportunityApprovalWorkflow
 
 _QUEUE_ATTRIBUTES = frozenset(key.name for key in sa.ALL_KEYS)
 _LIST_PAGE_SIZE = 1000
+ROW_MEMO = "om_row"
+"""Memo key of what a queue row shows of the opportunity itself (name,
+account, currency): set by the client at start, so no workflow command is
+involved, and carried by the payload codec (encrypted when that is on),
+unlike search attributes, which the server stores in clear."""
 # Failure types raised by the workflow's validators (domain.authorization).
 _REFUSAL_KIND = {
     "Forbidden": "forbidden",
@@ -127,6 +140,7 @@ class Approvals:
                 ),
                 id=workflow_id,
                 task_queue=self.settings.task_queue,
+                memo={ROW_MEMO: row_memo(opportunity)},
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             )
@@ -173,59 +187,86 @@ class Approvals:
             raise NotSubmitted(opportunity_id)
         return status
 
+    def cover_now(self) -> CoverRule:
+        """Which home regions are in an end-of-month/quarter cover window now."""
+        return cover_rule(
+            self.settings.calendar, datetime.now(UTC), self.settings.cover_business_days
+        )
+
     async def queue(self, region: Region | None = None) -> list[QueueItem]:
         """Open reviews in priority order: from the shared snapshot when there
         is one (the API), else listed now."""
         if self.snapshot is not None:
-            return await self.snapshot.items(region, lambda: self.list_queue(None))
+            return await self.snapshot.items(
+                region, lambda: self.list_queue(None), self.cover_now()
+            )
         return await self.list_queue(region)
 
     async def list_queue(self, region: Region | None = None) -> list[QueueItem]:
-        """Open reviews in priority order, from search attributes alone.
+        """Open reviews in priority order, from search attributes and memo alone.
 
         For a region: its own queue (including work handed off to it) plus
-        breached reviews of other regions, which any region may take (flagged
-        `cover`).
+        the reviews of other regions it may take now (flagged `cover`, with
+        the reason): breached ones, and those of home regions in an
+        end-of-month/quarter cover window.
         """
         query = (
             f"{APPROVAL_WORKFLOWS_QUERY} AND ExecutionStatus='Running' "
             "AND OmStage IN ('om_review', 'finance_review')"
         )
+        cover = self.cover_now()
         if region is not None:
-            query += f" AND (OmQueueRegion = '{region.value}' OR OmBreached = true)"
+            covered = [r.value for r in Region if r != region and cover(r)]
+            query += f" AND (OmQueueRegion = '{region.value}' OR OmBreached = true"
+            if covered:
+                query += " OR OmRegion IN (" + ", ".join(f"'{r}'" for r in covered) + ")"
+            query += ")"
         items = []
-        async for execution_id, attrs in self._list_search_attributes(query):
+        async for execution_id, attrs, memo in self._list_search_attributes(query):
             home = Region(str(attrs.get("OmRegion")))
             queue_region = Region(str(attrs.get("OmQueueRegion") or home))
             priority = attrs.get("OmPriority") or ""
+            facts = parse_review_token(attrs.get("OmReview"))
+            stage = attrs.get("OmStage") or ""
             items.append(
                 QueueItem(
                     opportunity_id=opportunity_id_of(execution_id),
-                    stage=attrs.get("OmStage") or "",
+                    stage=stage,
                     region=home,
                     queue_region=queue_region,
                     urgent=bool(attrs.get("OmUrgent")),
                     amount=attrs.get("OmAmount") or 0.0,
                     quote_start_date=start_date_of(priority),
-                    sla_deadline=attrs.get("OmSlaDeadline"),  # ISO text; the model parses it
+                    sla_deadline=attrs.get("OmSlaDeadline"),  # ISO text; parsed here
                     breached=bool(attrs.get("OmBreached")),
                     assignee=attrs.get("OmAssignee") or None,
                     priority=priority,
-                    cover=region is not None and queue_region != region,
+                    name=_text(memo.get("name")),
+                    account_name=_text(memo.get("account")),
+                    currency=_text(memo.get("currency")),
+                    round=facts.round,
+                    resubmitted=(facts.round or 1) > 1,
+                    findings_hard=facts.findings_hard,
+                    findings_judgment=facts.findings_judgment,
+                    clock_start=facts.clock_start,
+                    handoff_reason=facts.handoff_reason,
+                    reviewable_from=facts.reviewable_from if stage == "finance_review" else None,
                 )
             )
-        return order_queue(items)
+        return for_region(items, region, cover)
 
     async def _list_search_attributes(
         self, query: str
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(workflow id, our search attributes) of each match, page by page.
+    ) -> AsyncIterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(workflow id, our search attributes, queue-row memo) of each match,
+        page by page.
 
         The raw RPC, with each attribute's JSON read directly: the SDK's
         `list_workflows` builds a full WorkflowExecution per row (memo, both
         attribute forms) and took 4.1 s of client CPU for 10,000 rows, this
         0.8 s, in slices of one page that keep the API's event loop free.
-        Search attributes are plain JSON: the payload codec never sees them.
+        Search attributes are plain JSON: the payload codec never sees them;
+        the memo goes through the client's data converter (one batch a page).
         """
         token = b""
         while True:
@@ -237,7 +278,8 @@ class Approvals:
                     next_page_token=token,
                 )
             )
-            for execution in page.executions:
+            memos = await self._row_memos(page.executions)
+            for execution, memo in zip(page.executions, memos, strict=True):
                 fields = execution.search_attributes.indexed_fields
                 yield (
                     execution.execution.workflow_id,
@@ -245,10 +287,32 @@ class Approvals:
                         name: json.loads(fields[name].data)
                         for name in _QUEUE_ATTRIBUTES & fields.keys()
                     },
+                    memo,
                 )
             token = page.next_page_token
             if not token:
                 return
+
+    async def _row_memos(self, executions: Any) -> list[dict[str, Any]]:
+        """Each execution's queue-row memo; {} where there is none (workflows
+        started before it was set) or it cannot be read (a key rotated out)."""
+        where = [i for i, e in enumerate(executions) if ROW_MEMO in e.memo.fields]
+        memos: list[dict[str, Any]] = [{} for _ in executions]
+        if not where:
+            return memos
+        payloads = [executions[i].memo.fields[ROW_MEMO] for i in where]
+        try:
+            decoded = await self.client.data_converter.decode(payloads, [dict] * len(payloads))
+        except Exception:  # one unreadable memo must not empty the queue: read one by one
+            decoded = []
+            for payload in payloads:
+                try:
+                    decoded.extend(await self.client.data_converter.decode([payload], [dict]))
+                except Exception:
+                    decoded.append({})
+        for i, memo in zip(where, decoded, strict=True):
+            memos[i] = memo if isinstance(memo, dict) else {}
+        return memos
 
     # ---- act ----------------------------------------------------------------
 
@@ -280,9 +344,12 @@ class Approvals:
             acknowledged=acknowledged or [],
             overrides=[code.strip().upper() for code in overrides or [] if code.strip()],
         )
-        return await self._update(
+        receipt = await self._update(
             opportunity_id, OpportunityApprovalWorkflow.decide, decision, update_id
         )
+        # The handbook's words, not the workflow's stage names (domain.wording).
+        message = decision_message(stage, action, receipt.round, receipt.stage)
+        return receipt.model_copy(update={"message": message})
 
     async def rep_action(
         self,
@@ -299,7 +366,9 @@ class Approvals:
             "close_lost": OpportunityApprovalWorkflow.close_lost,
         }[action]
         rep = RepAction(actor=self.actor(actor_email), comment=comment)
-        return await self._update(opportunity_id, update, rep, update_id)
+        receipt = await self._update(opportunity_id, update, rep, update_id)
+        message = rep_action_message(action, receipt.round, receipt.stage)
+        return receipt.model_copy(update={"message": message})
 
     async def _update(self, opportunity_id: str, update, arg, update_id=None) -> DecisionReceipt:  # type: ignore[no-untyped-def]
         """Send the Update, again while the workflow answers "not yet".
@@ -409,3 +478,16 @@ class Approvals:
                 status = description.status
                 stage = status.name.lower() if status is not None else "closed"
         return Finished(opportunity_id, str(stage))
+
+
+def row_memo(opportunity: Opportunity) -> dict[str, str]:
+    """What a queue row shows of the opportunity, stored in the workflow's memo."""
+    return {
+        "name": opportunity.name,
+        "account": opportunity.account.name,
+        "currency": opportunity.currency,
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import TERMINAL_STAGES, Deployment, HistoryEntry, Region, Stage
     from domain.names import APPROVAL_WORKFLOW_TYPE
     from domain.policy import Role
-    from domain.queue import priority_token
+    from domain.queue import priority_token, review_token
     from domain.reasons import REASON_MESSAGES, parse_reason_codes
     from domain.requirements import Finding
     from domain.sla import CHECKPOINT_WORDS, ReviewPlan, SlaCheckpoint
@@ -73,6 +73,10 @@ CONTINUE_AS_NEW_PATCH = "continue-as-new"
 # pre-check findings must override each by code, with a comment. Histories
 # recorded before it approved such rounds without one, and replay so.
 HARD_FINDING_OVERRIDE_PATCH = "hard-finding-override"
+# Patch id of the queue-row search attribute (OmReview: round, pre-check
+# counts, clock start, Billing's date, handoff reason). Upserting it is a
+# command, so histories recorded before it replay without it.
+QUEUE_ROW_PATCH = "queue-row-v1"
 
 # CRM values written at each transition (Salesforce picklist values).
 CRM_SUBMITTED = {"stage": "7-Closing", "approval_status": "In Progress", "locked": True}
@@ -128,6 +132,7 @@ class OpportunityApprovalWorkflow:
         self._finance_rejections = 0
         self._history: list[HistoryEntry] = []
         self._v2 = False
+        self._queue_row = False
         self._plan: ReviewPlan | None = None
         self._rounds: list[RoundRecord] = []
         self._fired: set[str] = set()
@@ -171,6 +176,7 @@ class OpportunityApprovalWorkflow:
     async def run(self, inp: ApprovalInput) -> ApprovalStatus:
         if inp.carried is None:
             self._v2 = workflow.patched(REVIEW_PLAN_PATCH)
+            self._queue_row = self._v2 and workflow.patched(QUEUE_ROW_PATCH)
             self._note(
                 "intake", "submitted", f"{self._opp.name} ({self._opp.account.region.value})"
             )
@@ -180,6 +186,7 @@ class OpportunityApprovalWorkflow:
             # A continued run: the round is open (or decided) already, its CRM
             # write and plan are in the earlier run. Only the search attributes
             # are set again, so this run answers the queue on its own.
+            self._queue_row = self._v2 and workflow.patched(QUEUE_ROW_PATCH)
             self._publish()
         acted = False  # this run has done something (a run never continues on arrival)
         while self._effects or self._stage not in TERMINAL_STAGES:
@@ -374,6 +381,23 @@ class OpportunityApprovalWorkflow:
         ]
         if plan is not None:
             updates.append(sa.OM_SLA_DEADLINE.value_set(plan.sla_deadline))
+        if self._queue_row:
+            # -1: the round's pre-check has not answered yet (or an old round).
+            checked = self._clock is not None
+            hard = sum(f.severity == "hard" for f in self._findings) if checked else -1
+            judgment = sum(f.severity != "hard" for f in self._findings) if checked else -1
+            updates.append(
+                sa.OM_REVIEW.value_set(
+                    review_token(
+                        self._round,
+                        hard,
+                        judgment,
+                        plan.clock_start if plan else None,
+                        plan.billing_review_due if plan else None,
+                        plan.handoff_reason if plan else None,
+                    )
+                )
+            )
         workflow.upsert_search_attributes(updates)
 
     def _begin_round(self, why: str) -> None:

@@ -20,6 +20,9 @@ OM_BREACHED = SearchAttributeKey.for_bool("OmBreached")
 OM_URGENT = SearchAttributeKey.for_bool("OmUrgent")
 OM_AMOUNT = SearchAttributeKey.for_float("OmAmount")
 OM_ASSIGNEE = SearchAttributeKey.for_keyword("OmAssignee")
+OM_REVIEW = SearchAttributeKey.for_keyword("OmReview")
+"""Round, findings counts, clock start, Billing's date and handoff reason of
+the open round, packed by `domain.queue.review_token` (queue-row patch)."""
 
 ALL_KEYS: list[SearchAttributeKey[Any]] = [
     OM_STAGE,
@@ -31,4 +34,5 @@ ALL_KEYS: list[SearchAttributeKey[Any]] = [
     OM_URGENT,
     OM_AMOUNT,
     OM_ASSIGNEE,
+    OM_REVIEW,
 ]

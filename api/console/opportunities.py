@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from api.console.shared import (
     HANDLED,
@@ -35,9 +36,10 @@ from api.console.shared import (
 )
 from api.queue_view import sla_clock
 from domain.messages import ApprovalStatus
-from domain.models import Stage
+from domain.models import SalesRoute, Stage
 from domain.policy import Role, RosterUser
 from domain.reasons import ReasonCode, parse_reason_codes
+from domain.wording import history_label, stage_words
 
 _PENDING_FOR_REP = {
     "recall": (Stage.OM_REVIEW.value, Stage.FINANCE_REVIEW.value),
@@ -227,14 +229,33 @@ def _opportunity_context(
             status.breached,
         )
     flagged = {f.code for f in status.findings}
+    flagged_fields = {f.field for f in status.findings}
     judgment = [f for f in status.findings if f.severity == "acknowledge"]
     hard = [f for f in status.findings if f.severity == "hard"]
+
+    def local(at: datetime | None) -> Markup:
+        """`at` on the queue region's clock, UTC on hover (and for machines)."""
+        if at is None:
+            return Markup("—")
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        utc = at.astimezone(UTC)
+        return Markup('<time datetime="{}" title="{}">{}</time>').format(
+            utc.isoformat(),
+            utc.strftime("%Y-%m-%d %H:%M UTC"),
+            local_time(at, queue_region, request),
+        )
+
+    def flagged_field(path: str) -> bool:
+        """The pre-check holds `path` (or the part it belongs to) unmet."""
+        return any(path == f or path.startswith(f + ".") for f in flagged_fields)
+
     contacts = []
     if opp is not None:
         contacts = [
-            ("Sold To", opp.quote.sold_to),
-            ("Bill To", opp.quote.bill_to),
-            ("Invoice Owner", opp.quote.invoice_owner),
+            ("Sold To", opp.quote.sold_to, "quote.sold_to"),
+            ("Bill To", opp.quote.bill_to, "quote.bill_to"),
+            ("Invoice Owner", opp.quote.invoice_owner, "quote.invoice_owner"),
         ]
     return {
         "status": status,
@@ -243,6 +264,11 @@ def _opportunity_context(
         "clock": clock,
         "queue_region": queue_region,
         "deadline_local": local_time(status.sla_deadline, queue_region, request),
+        "local": local,
+        "flagged_field": flagged_field,
+        "order_form_note": _order_form_note(opp),
+        "history_label": history_label,
+        "stage_words": stage_words,
         "judgment": judgment,
         "hard": hard,
         "reason_codes": [(code.value, code.message, code.value in flagged) for code in ReasonCode],
@@ -260,3 +286,18 @@ def _opportunity_context(
         # One per rendering: its forms' Update ids (see `_update_id`).
         "form_nonce": secrets.token_urlsafe(12),
     }
+
+
+def _order_form_note(opp: Any) -> str | None:
+    """Why the Order Form is not asked for, when it is not (so an empty form
+    is not shown as missing), else None: the pre-check's own rule."""
+    if opp is None or opp.order_form.attached:
+        return None
+    if opp.sales_route != SalesRoute.DIRECT:
+        return (
+            f"Not applicable: a {opp.sales_route} deal books on the partner's paperwork "
+            "(PO, EULA or private offer), not on a customer Order Form."
+        )
+    if opp.msa_in_place:
+        return "Not applicable: a signed MSA is in place."
+    return None

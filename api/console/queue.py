@@ -23,7 +23,6 @@ from api.console.shared import (
     InlineError,
     error_for,
     first,
-    local_time,
     ops_for,
     page,
     settings_of,
@@ -90,15 +89,25 @@ async def queue_page(
     total = len(items)
     items = items[:CONSOLE_QUEUE_ROWS]
     now = datetime.now(UTC)
-    policy = settings_of(request).calendar
-    for position, (entry, clock) in enumerate(queue_entries(items, policy, now), start=1):
+    settings = settings_of(request)
+    snapshot = request.app.state.queue_snapshot
+    freshness = {
+        "listed_at": snapshot.listed_at or now,
+        "age": snapshot.age_seconds(),
+        "stale": snapshot.stale,
+    }
+    entries = queue_entries(items, settings.calendar, now, settings.booking)
+    for position, (entry, clock) in enumerate(entries, start=1):
         rows.append(
             {
                 "position": position,
                 "item": entry,
                 "clock": clock,
-                "deadline_local": local_time(entry.sla_deadline, entry.queue_region, request),
-                "selectable": user.role == Role.BILLING and entry.stage == "finance_review",
+                # Billing's rows before their date are not offered: the
+                # workflow would refuse them, one by one, after the click.
+                "selectable": user.role == Role.BILLING
+                and entry.stage == "finance_review"
+                and entry.reviewable_now,
             }
         )
     return page(
@@ -114,6 +123,7 @@ async def queue_page(
         results=results,
         error=error,
         now=now,
+        freshness=freshness,
         bulk=user.role == Role.BILLING,
     )
 

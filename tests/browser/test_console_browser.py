@@ -43,12 +43,20 @@ class LiveConsole:
 
     def __init__(self, address: str) -> None:
         twelve_hours = round_the_clock().model_copy(update={"sla_business_hours": 12})
+        # APAC is closed from yesterday to the day after tomorrow: its rounds'
+        # clocks have not started, and its urgent ones are handed off.
+        today = datetime.now(UTC).date()
+        apac_closed = round_the_clock(tuple(today + timedelta(days=d) for d in (-1, 0, 1, 2)))
+        apac_closed = apac_closed.model_copy(update={"sla_business_hours": 12})
+        self.apac_opens = today + timedelta(days=3)
         self.address = address
         self.settings = Settings(
             temporal_address=address,
             task_queue=f"browser-{uuid.uuid4().hex[:8]}",
             cover_business_days=0,
-            calendar=CalendarPolicy(regions={r: twelve_hours for r in Region}),
+            calendar=CalendarPolicy(
+                regions={r: apac_closed if r == Region.APAC else twelve_hours for r in Region}
+            ),
             # The pages serve the queue from the app's shared listing; a short
             # max age keeps the tests quick while they still go through it.
             queue_cache_seconds=1,
@@ -366,11 +374,114 @@ def test_billing_approves_selected_rows_with_a_result_per_row(live, context):
     page = context.new_page()
     sign_in(page, live, BILLING)
     expect(page.get_by_role("heading", name="Finance review queue")).to_be_visible()
+    table = page.get_by_test_id("queue")
+    # The early row is listed with its date but not offered: Billing would be refused.
+    early_row = table.locator(f'tr[data-id="{early}"]')
+    expect(early_row.get_by_test_id("not-yet")).to_be_visible()
+    expect(early_row.get_by_test_id("reviewable-from")).to_contain_text(
+        re.compile(r"reviewable from \w{3} \d{2} \w{3} 00:00 Pacific \(UTC-0[78]:00\)")
+    )
+    assert early_row.locator("input[type=checkbox]").count() == 0
+    assert page.get_by_label(f"Select {early}").count() == 0
+    # Billing's own due date, not the OM SLA, on the row Billing may take.
+    due_row = table.locator(f'tr[data-id="{due}"]')
+    expect(due_row.get_by_test_id("billing-due")).to_contain_text("Billing due by ")
+    expect(due_row.get_by_test_id("billing-due")).to_contain_text("Pacific")
+    assert due_row.get_by_test_id("sla").count() == 0
+    expect(due_row.get_by_test_id("assignee")).to_have_text("om.amer@example.com")
     page.get_by_label(f"Select {due}").check()
-    page.get_by_label(f"Select {early}").check()
     page.get_by_role("button", name="Approve selected").click()
     results = page.get_by_test_id("bulk-results")
     expect(results.locator(f'tr[data-id="{due}"]')).to_contain_text("ok")
-    refused = results.locator(f'tr[data-id="{early}"]')
-    expect(refused).to_contain_text("refused (409)")
-    expect(refused).to_contain_text("Billing reviews this opportunity from")
+    assert results.locator(f'tr[data-id="{early}"]').count() == 0
+    assert live.status(early).stage == "finance_review"
+
+
+def test_queue_rows_carry_what_a_decision_needs(live, context, artifacts):
+    """Each field of a queue row in the console: name, account, amount with
+    currency, region and queue region, round (resubmitted), findings hard /
+    judgment, clock state (not started), handoff and cover reasons, and how
+    old the listing is."""
+    from playwright.sync_api import expect
+
+    payload = json.loads((FIXTURES / "opportunity.example.json").read_text())
+    hard = live.submit(po_required=True)
+    judgment = live.submit(days_to_start=-40, type="add_on")
+    again = live.submit()
+    owner = payload["owner"]["email"]
+    live.call(
+        live.approvals.decide(again, "om.amer@example.com", "om", "reject", ["PO_MISSING"], "PO?")
+    )
+    live.wait(again, lambda s: s.stage == "rejected")
+    live.call(live.approvals.rep_action(again, "resubmit", owner))
+    live.wait(again, lambda s: s.stage == "om_review" and s.round == 2)
+    apac = {"id": "001APAC", "name": "Initech Pte", "country": "SG", "region": "APAC"}
+    waiting = live.submit(account=apac)
+    handed = live.submit(account=apac, urgent=True)
+    breached_emea = live.submit(
+        hours_ago=13,
+        account={"id": "001EMEA", "name": "Globex GmbH", "country": "DE", "region": "EMEA"},
+    )
+    live.wait(breached_emea, lambda s: s.breached)
+    for opportunity_id in (hard, judgment, again, waiting, handed):
+        live.wait(opportunity_id, lambda s: s.findings is not None and s.sla_deadline is not None)
+
+    page = context.new_page()
+    sign_in(page, live, OM_AMER, "/console/queue?region=&stage=")
+    table = page.get_by_test_id("queue")
+    row = lambda i: table.locator(f'tr[data-id="{i}"]')  # noqa: E731
+    expect(row(hard).get_by_test_id("name")).to_have_text(payload["name"])
+    expect(row(hard).get_by_test_id("account")).to_have_text(payload["account"]["name"])
+    expect(row(hard).get_by_test_id("amount")).to_have_text(
+        f"{payload['amount']:,.2f} {payload['currency']}"
+    )
+    expect(row(hard).get_by_test_id("region")).to_have_text("AMER")
+    expect(row(hard).get_by_test_id("findings")).to_contain_text("1 hard")
+    expect(row(judgment).get_by_test_id("findings")).to_contain_text("1 judgment")
+    expect(row(hard).get_by_test_id("round")).to_have_text("1")
+    assert row(hard).get_by_test_id("resubmitted").count() == 0
+    expect(row(again).get_by_test_id("round")).to_have_text("2")
+    expect(row(again).get_by_test_id("resubmitted")).to_be_visible()
+    expect(row(hard).get_by_test_id("sla")).to_be_visible()
+    expect(row(hard).get_by_test_id("clock")).to_contain_text(
+        re.compile(r"due \w{3} \d{2} \w{3} \d{2}:\d{2} AMER \(UTC\+00:00\)")
+    )
+    expect(row(hard).get_by_test_id("assignee")).to_have_text("—")
+    # APAC is closed until the day after tomorrow: the clock has not started.
+    opens = live.apac_opens
+    expect(row(waiting).get_by_test_id("clock-not-started")).to_have_text(
+        f"clock starts {opens:%a %d %b} 00:00 APAC (UTC+00:00)"
+    )
+    assert row(waiting).get_by_test_id("sla").count() == 0
+    expect(row(waiting).get_by_test_id("region")).to_have_text("APAC")
+    # The urgent one was handed to a region open now, and says why.
+    expect(row(handed).get_by_test_id("handoff-reason")).to_contain_text(
+        "handoff: urgent; APAC closed"
+    )
+    expect(row(handed).get_by_test_id("region")).to_contain_text("(home APAC)")
+    expect(page.get_by_test_id("freshness")).to_contain_text(re.compile(r"listed|old"))
+
+    # AMER's own queue lists the breached EMEA review, marked with the reason.
+    page.goto(live.url + "/console/queue")
+    expect(row(breached_emea).get_by_test_id("cover-reason")).to_have_text(
+        "SLA breached: escalated to every region"
+    )
+    shot = artifacts / "queue-rows.png"
+    page.screenshot(path=str(shot), full_page=True)
+    remember_artifact(shot)
+    assert fits(page), "the queue table scrolls sideways at 1280px"
+
+    # The findings table reads its messages as sentences, not a word a line.
+    page.goto(f"{live.url}/console/opportunities/{hard}")
+    for width in (1280, 768):
+        page.set_viewport_size({"width": width, "height": 900})
+        lines, words = page.evaluate(
+            """() => {
+              const cell = document.querySelector('[data-testid=findings] tbody td.message');
+              const height = cell.getBoundingClientRect().height;
+              const line = parseFloat(getComputedStyle(cell).lineHeight) || 20;
+              return [Math.round(height / line), cell.textContent.trim().split(/\\s+/).length];
+            }"""
+        )
+        assert lines <= max(3, words // 4), f"{lines} lines for {words} words at {width}px"
+        assert fits(page), f"a table on the opportunity page scrolls sideways at {width}px"

@@ -179,7 +179,8 @@ def test_decision_cut_off_by_a_dying_server_says_lost_and_resends_once(
         resent = om(env, "approve", opportunity_id, *approver, "--update-id", update_id)
         assert resent.returncode == 0, resent.stderr
         assert (
-            resent.stdout == f"{opportunity_id}: om review approved (round 1); now finance_review\n"
+            resent.stdout
+            == f"{opportunity_id}: Order Management approved (round 1); waiting for Billing\n"
         )
         again = om(env, "approve", opportunity_id, *approver, "--update-id", update_id)
         assert again.returncode == 0 and again.stdout == resent.stdout

@@ -192,7 +192,41 @@ def test_opportunity_goes_from_submission_to_completed_through_om_commands(
     assert "Attach the customer's PO" in shown["chatter"][0]["Body"]
 
     om(om_env, "resubmit", opp, "--as", "riley.rep@example.com")
-    assert wait_for_stage(om_env, opp, "om_review")["round"] == 2
+    status = wait_for_stage(om_env, opp, "om_review")
+    assert status["round"] == 2
+    # The queue row carries what a specialist decides on, in JSON and text.
+    for _ in range(50):
+        rows = json.loads(om(om_env, "queue", "--json").stdout)
+        (row,) = [r for r in rows if r["opportunity_id"] == opp] or [None]
+        if row and row["round"] == 2 and row["findings_hard"] is not None:
+            break
+        time.sleep(0.2)
+    assert row is not None
+    payload = json.loads(
+        (Path(__file__).parents[1] / "fixtures/opportunity.example.json").read_text()
+    )
+    assert (row["name"], row["account_name"], row["currency"]) == (
+        payload["name"],
+        payload["account"]["name"],
+        payload["currency"],
+    )
+    assert (row["region"], row["queue_region"], row["round"], row["resubmitted"]) == (
+        "AMER",
+        "AMER",
+        2,
+        True,
+    )
+    hard = sum(f["severity"] == "hard" for f in status["findings"])
+    assert (row["findings_hard"], row["findings_judgment"]) == (
+        hard,
+        len(status["findings"]) - hard,
+    )
+    assert row["clock"] and row["clock_started"] in (True, False)
+    assert row["cover_reason"] is None and row["assignee"] is None
+    text = om(om_env, "queue").stdout
+    assert f"{payload['name']} - {payload['account']['name']} ({opp})" in text
+    assert f"round 2 (resubmitted) · findings {hard} hard / " in text
+    assert row["clock"] in text
     om(om_env, "approve", opp, "--as", "om.amer@example.com", "--comment", "PO attached")
     om(om_env, "finance", "approve", opp, "--as", "billing@example.com")
     status = wait_for_stage(om_env, opp, "license_ticket")

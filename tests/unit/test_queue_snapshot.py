@@ -91,20 +91,79 @@ async def test_concurrent_first_requests_wait_for_one_listing():
     assert visibility.listings == 1 and all(len(r) == 4 for r in results)
 
 
-async def test_an_old_snapshot_is_served_while_one_listing_refreshes_it():
+async def test_an_old_snapshot_is_refreshed_first_when_listing_is_quick():
+    """A small queue lists in milliseconds: a request finding the listing
+    older than max_age waits for a new one and is served current rows."""
     clock, visibility = Clock(), Visibility(AMER_ROWS[:2])
     snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
     await snapshot.items(None, visibility)
     visibility.rows = AMER_ROWS
-    visibility.gate = asyncio.Event()
     clock.now += 6
-    served = [await snapshot.items(None, visibility) for _ in range(3)]
+    assert snapshot.stale and snapshot.age_seconds() == 6
+    assert len(await snapshot.items(None, visibility)) == 4
+    assert visibility.listings == 2
+    assert not snapshot.stale and snapshot.age_seconds() == 0
+
+
+async def test_a_slow_listing_serves_the_old_snapshot_and_says_how_old():
+    """At thousands of rows a listing takes seconds: requests are answered
+    from the old listing while one refreshes it, flagged stale with its age."""
+    clock, visibility = Clock(), Visibility(AMER_ROWS[:2])
+
+    async def slow() -> list[QueueItem]:
+        rows = await visibility()
+        clock.now += 8  # this listing took 8 s
+        return rows
+
+    snapshot = QueueSnapshot(max_age=5, stale_limit=120, clock=clock)
+    await snapshot.items(None, slow)
+    visibility.rows = AMER_ROWS
+    visibility.gate = asyncio.Event()
+    clock.now += 30  # 38 s after it began: past 4 x 8 s
+    served = [await snapshot.items(None, slow) for _ in range(3)]
     assert all(len(s) == 2 for s in served)  # the old listing, at once
+    assert snapshot.stale and snapshot.age_seconds() == 38
     await asyncio.sleep(0)
     assert visibility.listings == 2  # one refresh for the three requests
     visibility.gate.set()
     await asyncio.sleep(0)
+    assert len(await snapshot.items(None, slow)) == 4
+    assert not snapshot.stale
+
+
+async def test_the_first_listing_after_start_is_not_served_as_current():
+    """Submissions made just after start may not be in the first listing:
+    it is flagged stale and the next request lists again."""
+    clock, visibility = Clock(), Visibility(AMER_ROWS[:2])
+    snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
+
+    async def loader():  # type: ignore[no-untyped-def]
+        return visibility
+
+    warm = asyncio.create_task(snapshot.keep_warm(loader))
+    while visibility.listings == 0:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert snapshot.stale  # listed within the visibility lag of start
+    visibility.rows = AMER_ROWS  # the demo's submissions become visible
+    clock.now += VISIBILITY_LAG_SECONDS + 0.1
     assert len(await snapshot.items(None, visibility)) == 4
+    assert not snapshot.stale
+    warm.cancel()
+    await snapshot.close()
+
+
+async def test_cover_windows_list_other_regions_reviews_with_the_reason():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    month_end = {Region.EMEA: "end of month cover"}
+    amer = await snapshot.items(Region.AMER, visibility, month_end.get)
+    assert [(i.opportunity_id, i.cover_reason) for i in amer] == [
+        ("A", None),
+        ("B", None),
+        ("E", "end of month cover"),
+        ("X", "SLA breached: escalated to every region"),
+    ]
 
 
 async def test_past_the_stale_limit_a_request_waits_and_sees_the_error():
@@ -187,7 +246,7 @@ async def test_close_cancels_a_background_listing():
     assert snapshot._refreshing is None
 
 
-async def test_keep_warm_lists_on_start_and_then_every_half_stale_limit(caplog):
+async def test_keep_warm_lists_on_start_and_then_before_max_age(caplog):
     visibility = Visibility(AMER_ROWS)
     snapshot = QueueSnapshot(max_age=0.01, stale_limit=0.1)
     calls = 0
@@ -206,6 +265,16 @@ async def test_keep_warm_lists_on_start_and_then_every_half_stale_limit(caplog):
     warm.cancel()
     assert visibility.listings >= 2 and calls >= 3  # went on after the failure
     assert "temporal is restarting" in caplog.text
+
+
+def test_the_background_listing_is_done_before_the_served_one_is_out_of_date():
+    clock = Clock()
+    snapshot = QueueSnapshot(max_age=5, stale_limit=60, clock=clock)
+    snapshot._listing_seconds = 0.2  # a small queue
+    pause = snapshot._warm_pause()
+    assert pause + 0.2 < 5 and pause >= 2.5  # listed about every max_age, not more often
+    snapshot._listing_seconds = 8.0  # 10,000 open reviews: 4 x 8 s between listings
+    assert snapshot.refresh_after == 32 and snapshot._warm_pause() == 24  # begins at 32 s
 
 
 async def test_a_slow_listing_is_refreshed_less_often():
@@ -231,3 +300,17 @@ async def test_a_slow_listing_is_refreshed_less_often():
     await snapshot.items(None, slow)
     await asyncio.sleep(0)
     assert visibility.listings == 2
+
+
+async def test_a_regions_view_is_reused_until_the_listing_or_cover_changes():
+    clock, visibility = Clock(), Visibility(AMER_ROWS)
+    snapshot = QueueSnapshot(max_age=5, clock=clock)
+    first = await snapshot.items(Region.AMER, visibility)
+    assert await snapshot.items(Region.AMER, visibility) is first  # no copy, no sort
+    covered = await snapshot.items(Region.AMER, visibility, {Region.EMEA: "end of month cover"}.get)
+    assert covered is not first and "E" in [i.opportunity_id for i in covered]
+    snapshot.forget("A")
+    assert [i.opportunity_id for i in await snapshot.items(Region.AMER, visibility)] == ["B", "X"]
+    visibility.rows = AMER_ROWS[:1]
+    clock.now += 6
+    assert [i.opportunity_id for i in await snapshot.items(Region.AMER, visibility)] == ["B"]

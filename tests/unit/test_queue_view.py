@@ -8,7 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from api.queue_view import QueueEntry, queue_entries, queue_json, sla_clock
-from domain.calendar import CalendarPolicy, RegionHours
+from domain.calendar import CalendarPolicy, RegionHours, calendar_for
 from domain.models import Region
 from domain.queue import QueueItem
 
@@ -119,3 +119,82 @@ def test_the_apis_fast_json_is_the_queue_entries_json():
     )
     assert queue_json(items, policy, now) == expected
     assert b'"business_time_left_seconds":null' in expected  # the finance row
+
+
+def test_a_round_submitted_after_hours_says_when_its_clock_starts():
+    """Submitted Monday 17:00 Manila, after the 16:30 cut-off: the clock starts
+    Tuesday 09:00 APAC, and no countdown is shown before then."""
+    monday_17_manila = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    tuesday_9_manila = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    item = QueueItem(
+        opportunity_id="006E",
+        stage="om_review",
+        region=Region.APAC,
+        queue_region=Region.APAC,
+        clock_start=tuesday_9_manila,
+        sla_deadline=calendar_for(Region.APAC, CalendarPolicy()).add_business_hours(
+            tuesday_9_manila, timedelta(hours=12)
+        ),
+    )
+    ((entry, clock),) = queue_entries([item], CalendarPolicy(), monday_17_manila)
+    assert clock is None and entry.clock_started is False
+    assert entry.business_time_left_seconds is None
+    assert entry.clock == "clock starts Tue 01 Dec 09:00 APAC (UTC+08:00)"
+    ((later, running),) = queue_entries(
+        [item], CalendarPolicy(), tuesday_9_manila + timedelta(hours=1)
+    )
+    assert running is not None and later.clock_started is True
+    assert later.clock.startswith("11h 00m business left, due Wed 02 Dec")
+    assert later.clock.endswith("APAC (UTC+08:00)")
+
+
+def test_billing_rows_carry_their_own_dates_not_the_om_sla():
+    """A far-future start: reviewable from its date (not before), due that
+    day; a near one: reviewable now, due by the end of the submission's
+    quarter on the bookings clock (Pacific)."""
+    now = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+    later = datetime(2026, 12, 20, 8, 0, tzinfo=UTC)  # 00:00 Pacific
+    future = QueueItem(
+        opportunity_id="006F",
+        stage="finance_review",
+        region=Region.EMEA,
+        queue_region=Region.EMEA,
+        sla_deadline=now - timedelta(hours=3),
+        reviewable_from=later,
+        priority="1|2027-01-04|x|20261130T100000.000000",
+    )
+    due_now = future.model_copy(update={"opportunity_id": "006G", "reviewable_from": None})
+    (f, f_clock), (d, d_clock) = queue_entries([future, due_now], CalendarPolicy(), now)
+    assert f_clock is None and d_clock is None
+    assert f.reviewable_now is False
+    assert f.clock == "reviewable from Sun 20 Dec 00:00 Pacific (UTC-08:00)"
+    assert f.billing_due == datetime(2026, 12, 21, 8, 0, tzinfo=UTC)
+    assert d.reviewable_now is True
+    assert d.billing_due == datetime(2027, 1, 1, 8, 0, tzinfo=UTC)  # end of Q4 in Pacific
+    assert d.clock == "Billing due by Fri 01 Jan 00:00 Pacific (UTC-08:00)"
+    assert "AMER" not in d.clock and d.deadline_local and "Pacific" in d.deadline_local
+    assert queue_json([future, due_now], CalendarPolicy(), now) == TypeAdapter(
+        list[QueueEntry]
+    ).dump_json([f, d])
+
+
+def test_billing_rows_of_workflows_without_the_queue_row_attribute_follow_the_rule():
+    """A workflow from before the queue-row patch publishes no Billing date:
+    the row derives it from the quote start and submission in its priority."""
+    now = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+    old = QueueItem(
+        opportunity_id="006H",
+        stage="finance_review",
+        region=Region.AMER,
+        queue_region=Region.AMER,
+        quote_start_date=date(2027, 1, 4),
+        priority="1|2027-01-04|x|20261130T100000.000000",
+    )
+    near = old.model_copy(update={"opportunity_id": "006I", "quote_start_date": date(2026, 12, 10)})
+    (o, _), (n, _) = queue_entries([old, near], CalendarPolicy(), now)
+    assert o.reviewable_now is False
+    assert o.reviewable_from == datetime(2026, 12, 20, 8, 0, tzinfo=UTC)  # 00:00 Pacific
+    assert n.reviewable_now is True and n.reviewable_from is None
+    assert queue_json([old, near], CalendarPolicy(), now) == TypeAdapter(
+        list[QueueEntry]
+    ).dump_json([o, n])

@@ -147,6 +147,8 @@ async def test_opportunity_page_shows_facts_findings_rounds_and_om_forms(
         assert finding.code in html and finding.field in html
     # Rounds and history.
     assert 'data-testid="rounds"' in html and "booking_check" in html
+    # Requirements the pre-check flags show as missing; the postal code here.
+    assert 'title="The pre-check flags quote.bill_to.address.postal_code">missing' in html
     # OM decision forms: approve, reject with every reason code and a comment.
     assert 'data-testid="approve-form"' in html and 'data-testid="reject-form"' in html
     for code in ReasonCode:
@@ -160,7 +162,19 @@ async def test_opportunity_page_shows_facts_findings_rounds_and_om_forms(
     assert status.sla_deadline is not None
     local = local_label(status.sla_deadline, Region.AMER, harness.settings.calendar)
     assert re.fullmatch(r"\w{3} \d{2} \w{3} \d{2}:\d{2} AMER \(UTC-0[78]:00\)", local)
-    assert f'<span class="muted">{local}</span>' in html
+    utc = status.sla_deadline.astimezone(UTC)
+    assert (
+        f'<time datetime="{utc.isoformat()}" title="{utc:%Y-%m-%d %H:%M} UTC">{local}</time>'
+        in html
+    )
+    # Every time on the page is on that clock, with UTC on hover: status
+    # card, rounds and history (no bare UTC times beside local ones).
+    assert " UTC</" not in html.split("<main", 1)[1]
+    for at in (status.submitted_at, status.rounds[0].opened_at, status.history[0].at):
+        assert f">{local_label(at, Region.AMER, harness.settings.calendar)}</time>" in html
+    # Handbook words, the internal names kept for machines.
+    assert "waiting for Order Management" in html
+    assert 'data-action="booking_check">Pre-check</span>' in html
 
 
 async def test_judgment_findings_get_acknowledge_checkboxes(console, harness, example_payload):
@@ -495,7 +509,13 @@ async def test_billing_bulk_approve_reports_each_row(dev_console, dev_harness, e
     csrf = await sign_in(dev_console, "demo-billing")
     html = (await dev_console.get("/console/queue")).text
     assert "Finance review queue" in html and "Approve selected" in html
-    assert f'<label for="select-{due.id}"' in html and f'id="select-{early.id}"' in html
+    assert f'<label for="select-{due.id}"' in html
+    # Billing may not approve the early one yet: not offered, and says from when.
+    early_row = html.split(f'<tr data-id="{early.id}"', 1)[1].split("</tr>", 1)[0]
+    assert f'id="select-{early.id}"' not in html and 'data-testid="not-yet"' in early_row
+    assert "reviewable from " in early_row and "Pacific" in early_row
+
+    # A form posted with it anyway (a stale page, a script) is still refused.
 
     response = await dev_console.post(
         "/console/queue/approve", data={"csrf": csrf, "ids": [due.id, early.id]}
@@ -576,3 +596,186 @@ async def test_a_long_queue_page_shows_its_first_rows_and_says_so(
     assert len(_rows(html)) == 1 and 'data-testid="queue-cut"' in html
     total = int(re.search(r"(\d+) open reviews for AMER", html).group(1))
     assert total >= 2
+
+
+# ---- queue rows that decide (GET /queue, OpenAPI, the console page) ---------------------
+
+
+async def _queue_row(client: httpx.AsyncClient, opportunity_id: str, region: str, check) -> dict:  # type: ignore[no-untyped-def]
+    """`opportunity_id`'s row in `GET /queue?region=` once `check(row)` holds."""
+    headers = {"Authorization": "Bearer demo-om-amer"}
+    for _ in range(200):
+        response = await client.get(f"/queue?region={region}", headers=headers)
+        assert response.status_code == 200, response.text
+        rows = {r["opportunity_id"]: r for r in response.json()}
+        if opportunity_id in rows and check(rows[opportunity_id]):
+            return rows[opportunity_id]
+        await asyncio.sleep(0.05)
+    raise AssertionError(
+        f"{opportunity_id}: row never as expected; last {rows.get(opportunity_id)}"
+    )
+
+
+async def test_queue_rows_carry_what_a_decision_needs(dev_console, dev_harness, example_payload):
+    """Name, account, amount with currency, regions, round (resubmitted),
+    findings hard / judgment, clock state, assignee, cover and handoff
+    reasons, Billing's dates: in GET /queue, its OpenAPI schema and the page.
+    Calendars are pinned: AMER round the clock; APAC closed from yesterday to
+    the day after tomorrow (its clock has not started); cover on every day."""
+    twelve_hours = round_the_clock().model_copy(update={"sla_business_hours": 12})
+    today = clock_today()
+    closed = round_the_clock(tuple(today + timedelta(days=d) for d in (-1, 0, 1, 2)))
+    closed = closed.model_copy(update={"sla_business_hours": 12})
+    use_calendars(dev_harness, AMER=twelve_hours, EMEA=twelve_hours, APAC=closed)
+    dev_harness.settings.cover_business_days = 31  # every day is in a cover window
+    saas = dict(deployment="saas")
+    hard = await dev_harness.submit(new_payload(example_payload, po_required=True, **saas))
+    apac_account = {**example_payload["account"], "country": "SG", "region": "APAC"}
+    waiting = await dev_harness.submit(new_payload(example_payload, account=apac_account, **saas))
+    again = await dev_harness.submit(new_payload(example_payload, **saas))
+    await dev_harness.approvals.decide(
+        again.id, "om.amer@example.com", "om", "reject", ["PO_MISSING"], "attach the PO"
+    )
+    await wait_stage(dev_harness, again.id, "rejected")
+    await dev_harness.approvals.rep_action(again.id, "resubmit", example_payload["owner"]["email"])
+    billing = await dev_harness.submit(_starting_in(new_payload(example_payload, **saas), 60))
+    await dev_harness.approvals.decide(billing.id, "om.amer@example.com", "om", "approve")
+    await wait_stage(dev_harness, billing.id, "finance_review")
+
+    status = await dev_harness.status(hard.id)
+    row = await _queue_row(dev_console, hard.id, "AMER", lambda r: r["findings_hard"] is not None)
+    n_hard = sum(f.severity == "hard" for f in status.findings)
+    assert n_hard >= 1
+    assert (row["findings_hard"], row["findings_judgment"]) == (
+        n_hard,
+        len(status.findings) - n_hard,
+    )
+    assert (row["name"], row["account_name"], row["currency"]) == (
+        example_payload["name"],
+        example_payload["account"]["name"],
+        example_payload["currency"],
+    )
+    assert row["amount"] == example_payload["amount"]
+    assert (row["region"], row["queue_region"], row["round"], row["resubmitted"]) == (
+        "AMER",
+        "AMER",
+        1,
+        False,
+    )
+    assert row["clock_started"] is True and row["clock"].startswith("1")  # 11h/12h left
+    assert " business left, due " in row["clock"] and row["clock"].endswith("AMER (UTC+00:00)")
+    assert row["cover_reason"] is None and row["handoff_reason"] is None
+    assert row["assignee"] is None and row["reviewable_now"] is True
+
+    row = await _queue_row(dev_console, again.id, "AMER", lambda r: r["round"] == 2)
+    assert row["resubmitted"] is True
+
+    # APAC's clock starts when APAC opens again, on APAC's clock; and on a
+    # cover day the AMER queue lists the APAC review with the reason.
+    row = await _queue_row(dev_console, waiting.id, "AMER", lambda r: r["clock"] != "")
+    opens = datetime.combine(today + timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+    assert row["clock_started"] is False and row["business_time_left_seconds"] is None
+    assert row["clock"] == "clock starts " + local_label(
+        opens, Region.APAC, dev_harness.settings.calendar
+    )
+    assert row["cover"] is True
+    assert row["cover_reason"] in ("end of month cover", "end of quarter cover")
+    assert (row["region"], row["queue_region"]) == ("APAC", "APAC")
+
+    # Billing's row: its own dates, not the OM SLA; not yet reviewable.
+    due = (await dev_harness.status(billing.id)).billing_review_due
+    row = await _queue_row(
+        dev_console, billing.id, "AMER", lambda r: r["stage"] == "finance_review"
+    )
+    assert due is not None and datetime.fromisoformat(row["reviewable_from"]) == due
+    assert row["reviewable_now"] is False and row["business_time_left_seconds"] is None
+    assert row["clock"].startswith("reviewable from ") and "Pacific" in row["clock"]
+    assert datetime.fromisoformat(row["billing_due"]) == due + timedelta(days=1)
+    assert row["assignee"] == "om.amer@example.com"
+
+    response = await dev_console.get("/queue", headers={"Authorization": "Bearer demo-om-amer"})
+    assert response.headers["X-Queue-Stale"] in ("true", "false")
+    assert float(response.headers["X-Queue-Age-Seconds"]) >= 0
+    schema = (await dev_console.get("/openapi.json")).json()
+    entry = schema["components"]["schemas"]["QueueEntry"]["properties"]
+    for field in (
+        "name",
+        "account_name",
+        "currency",
+        "round",
+        "resubmitted",
+        "findings_hard",
+        "findings_judgment",
+        "clock",
+        "clock_started",
+        "cover_reason",
+        "handoff_reason",
+        "reviewable_from",
+        "reviewable_now",
+        "billing_due",
+        "assignee",
+    ):
+        assert field in entry and entry[field].get("description"), field
+    headers = schema["paths"]["/queue"]["get"]["responses"]["200"]["headers"]
+    assert {"X-Queue-Listed-At", "X-Queue-Age-Seconds", "X-Queue-Stale"} <= set(headers)
+
+    # The console shows the same fields.
+    csrf = await sign_in(dev_console, "demo-om-amer")
+    assert csrf
+    html = (await dev_console.get("/console/queue?region=AMER&stage=")).text
+    row_html = html.split(f'<tr data-id="{waiting.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "clock starts " in row_html and "APAC (UTC+00:00)" in row_html
+    assert "end of month cover" in row_html or "end of quarter cover" in row_html
+    row_html = html.split(f'<tr data-id="{hard.id}"', 1)[1].split("</tr>", 1)[0]
+    assert example_payload["name"] in row_html and example_payload["account"]["name"] in row_html
+    assert f"{n_hard} hard" in row_html and example_payload["currency"] in row_html
+    assert 'data-testid="freshness"' in html
+
+
+async def test_opportunity_page_says_who_did_what_in_the_handbooks_words(
+    console, harness, example_payload
+):
+    """A reseller deal: no customer Order Form is asked for, so its empty
+    fields are explained, not shown in red; the OM approval reads as such in
+    the flash and the history; Billing's view shows Billing's date, not the
+    OM SLA deadline."""
+    payload = _starting_in(
+        new_payload(
+            example_payload,
+            deployment="saas",
+            sales_route="reseller",
+            order_form={"attached": False, "partner_signed": True},
+            eula_accepted=True,
+        ),
+        60,
+    )
+    opp = await harness.submit(payload)
+    status = await wait_stage(harness, opp.id, "om_review")
+    assert not any(f.field.startswith("order_form") for f in status.findings)
+    csrf = await sign_in(console, "demo-om-amer")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert 'data-testid="order-form-na"' in html and "Not applicable: a reseller deal" in html
+    order_form = html.split("<h3>Order form</h3>", 1)[1].split("<h3>", 1)[0]
+    assert 'class="missing"' not in order_form and "Signer" not in order_form
+
+    answer = await console.post(
+        f"/console/opportunities/{opp.id}/decide",
+        data={"csrf": csrf, "stage": "om", "action": "approve", "round": "1"},
+    )
+    assert answer.status_code == 303
+    await wait_stage(harness, opp.id, "finance_review")
+    html = (await console.get(answer.headers["location"])).text
+    assert "Order Management approved (round 1); waiting for Billing" in html
+    history = html.split('data-testid="history"', 1)[1]
+    entry = history.split('data-action="finance_review">', 1)[1].split("</li>", 1)[0]
+    assert entry.startswith("Order Management approved</span>")
+    assert "om.amer@example.com" in entry
+
+    await sign_in(console, "demo-billing")
+    html = (await console.get(f"/console/opportunities/{opp.id}")).text
+    assert "OM SLA deadline" not in html and 'data-testid="sla-deadline"' not in html
+    billing_from = html.split('data-testid="billing-from">', 1)[1].split("</dd>", 1)[0]
+    due = (await harness.status(opp.id)).billing_review_due
+    assert due is not None
+    assert local_label(due, Region.AMER, harness.settings.calendar) in billing_from
+    assert "Billing approves from 15 days before the start" in billing_from

@@ -34,6 +34,7 @@ from temporalio.worker import Replayer
 from domain.errors import Refused
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity
+from domain.queue import parse_review_token
 from om.audit import (
     BUSINESS_TIME,
     CHATTER,
@@ -294,16 +295,21 @@ async def test_sixty_rounds_continue_as_new_and_read_like_one_run(
     def queue_row(described: Any) -> dict[str, Any]:
         values = {p.key.name: p.value for p in described.typed_search_attributes}
         # What the queue reads (om.approvals), the instants aside.
-        return {
+        row = {
             k: v
             for k, v in values.items()
-            if k.startswith("Om") and k not in ("OmPriority", "OmSlaDeadline")
+            if k.startswith("Om") and k not in ("OmPriority", "OmSlaDeadline", "OmReview")
         }
+        facts = parse_review_token(values.get("OmReview"))
+        row["review"] = (facts.round, facts.findings_hard, facts.findings_judgment)
+        return row
 
     described = await client.get_workflow_handle(f"opportunity-{short.id}").describe()
     assert described.run_id == runs[-1].run_id
     row = queue_row(described)
-    assert row["OmStage"] == "om_review"
+    assert row["OmStage"] == "om_review" and row["review"][0] == len(every)
+    # The memo the queue reads names from is carried to the newest run.
+    assert (await described.memo_value("om_row"))["name"] == example_payload["name"]
     assert row == queue_row(await client.get_workflow_handle(f"opportunity-{single.id}").describe())
 
     assert time.monotonic() - began < 60

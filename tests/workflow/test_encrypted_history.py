@@ -109,6 +109,8 @@ async def test_history_holds_no_plaintext_and_rotation_keeps_it_readable(
         payload["quote"]["sold_to"]["email"],
         payload["quote"]["bill_to"]["email"],
         COMMENT,
+        # The queue row's memo (names, account) is a payload too: sealed.
+        f'"{opportunity.account.name}"',
     }
     client = encrypted_env.client
     approvals = Approvals(client, settings)
