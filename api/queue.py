@@ -16,6 +16,7 @@ from api.authz import QueueReader
 from api.deps import Ops, temporal_client
 from api.errors import error_responses
 from api.queue_view import QueueEntry, queue_json
+from domain.authorization import readable_rows
 from domain.models import Region
 from om.approvals import Approvals
 from om.queue_snapshot import Loader
@@ -56,7 +57,7 @@ _FRESHNESS_HEADERS = {
 )
 async def queue(
     request: Request,
-    _: QueueReader,
+    reader: QueueReader,
     ops: Ops,
     region: Region | None = None,
     limit: int | None = Query(
@@ -75,14 +76,20 @@ async def queue(
     one runs, and the headers say so: `X-Queue-Listed-At` (when the served
     listing began), `X-Queue-Age-Seconds`, and `X-Queue-Stale: true` when
     it is older than promised. Decisions and submissions made through this
-    process show in the next listing. Reps have no queue (403): they open
-    their own deals by id."""
+    process show in the next listing.
+
+    Rows are those the caller may read: Billing and auditors every row,
+    managers their regions' rows, specialists their regions' rows plus the
+    breached reviews and end-of-period cover they may take. Reps have no
+    queue (403): they open their own deals by id."""
     state = request.app.state
-    items = await ops.queue(region)
+    settings = state.settings
+    # Only the rows the caller may read (specialists: their regions plus the
+    # cover and breach cases they may take), whatever region they ask for.
+    items = readable_rows(reader, await ops.queue(region), datetime.now(UTC), settings)
     # Serialized here, not by FastAPI, which would validate every row again.
     snapshot = state.queue_snapshot
     age, stale, listed_at = snapshot.age_seconds(), snapshot.stale, snapshot.listed_at
-    settings = state.settings
     body = queue_json(items[:limit], settings.calendar, datetime.now(UTC), settings.booking)
     response = Response(body, media_type="application/json")
     if listed_at is not None:

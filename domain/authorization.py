@@ -16,6 +16,7 @@ from domain.calendar import calendar_for
 from domain.messages import Actor, ApprovalStatus, Decision
 from domain.models import Region, Stage
 from domain.policy import Policy, Role, RosterUser
+from domain.queue import QueueItem
 from domain.reasons import parse_reason_codes
 from domain.sla import cover_windows
 
@@ -254,6 +255,31 @@ def may_list_queue(reader: RosterUser) -> bool:
     deals, amounts and assignees with no owner to filter by, so a role that
     reads only its own deals (reps) lists none."""
     return READ_SCOPE_BY_ROLE.get(str(reader.role)) in ("all", "home", "regions")
+
+
+def readable_rows(
+    reader: RosterUser, items: Sequence[QueueItem], now: datetime, policy: Policy
+) -> list[QueueItem]:
+    """The queue rows `reader` may see: `may_read`'s rule applied to what a
+    row carries (a row names the deal, the account and the amount). Cover
+    windows are judged once per home region, not once per row, so filtering
+    a listing of thousands stays cheap."""
+    scope = READ_SCOPE_BY_ROLE.get(str(reader.role))
+    if scope == "all":
+        return list(items)
+    if scope not in ("home", "regions"):
+        return []
+    served = set(reader.regions)
+    covered: set[Region] = set()
+    if scope == "regions":
+        covered = {home for home in Region if _in_cover_window(home, now, policy)}
+    return [
+        item
+        for item in items
+        if item.region in served
+        or item.queue_region in served
+        or (scope == "regions" and (item.breached or item.region in covered))
+    ]
 
 
 def _in_cover_window(home: Region, now: datetime, policy: Policy) -> bool:

@@ -31,7 +31,7 @@ from api.console.shared import (
     to_login,
 )
 from api.queue_view import queue_entries
-from domain.authorization import may_list_queue
+from domain.authorization import may_list_queue, readable_rows
 from domain.models import Region
 from domain.policy import Role, RosterUser
 
@@ -85,11 +85,11 @@ async def queue_page(
         # A refusal being reported stays the headline over a failed listing.
         items, error = [], error or error_for(exc)
         status_code = error.status
-    items = [i for i in items if not stage or i.stage == stage]
-    total = len(items)
-    items = items[:CONSOLE_QUEUE_ROWS]
     now = datetime.now(UTC)
     settings = settings_of(request)
+    items = [i for i in readable_rows(user, items, now, settings) if not stage or i.stage == stage]
+    total = len(items)
+    items = items[:CONSOLE_QUEUE_ROWS]
     snapshot = request.app.state.queue_snapshot
     freshness = {
         "listed_at": snapshot.listed_at or now,

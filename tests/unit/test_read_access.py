@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.authorization import READ_SCOPE_BY_ROLE, may_read
+from domain.authorization import READ_SCOPE_BY_ROLE, may_read, readable_rows
 from domain.messages import ApprovalStatus
 from domain.models import Opportunity, Region
 from domain.policy import Policy, Role, RosterUser
+from domain.queue import QueueItem
 from tests.conftest import FIXTURES
 
 MID_MONTH = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)  # a Wednesday: no cover anywhere
@@ -86,3 +87,39 @@ def test_every_role_of_the_roster_has_a_read_scope():
 def test_managers_read_their_regions_even_in_cover():
     emea = _user(Role.MANAGER, [Region.EMEA])
     assert not may_read(emea, _status(), LAST_DAY, COVER)
+
+
+def _row(region: Region, queue_region: Region | None = None, **changes: object) -> QueueItem:
+    return QueueItem(
+        opportunity_id=f"006{region.value}{queue_region or ''}{len(changes)}",
+        stage="om_review",
+        region=region,
+        queue_region=queue_region or region,
+        **changes,
+    )
+
+
+ROWS = [
+    _row(Region.AMER),
+    _row(Region.EMEA),
+    _row(Region.APAC, Region.EMEA),  # handed to EMEA
+    _row(Region.APAC, breached=True),
+    _row(Region.APAC),
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "when", "expected"),
+    [
+        (_user(Role.BILLING), MID_MONTH, [0, 1, 2, 3, 4]),
+        (_user(Role.AUDITOR), MID_MONTH, [0, 1, 2, 3, 4]),
+        (_user(Role.MANAGER, [Region.EMEA]), MID_MONTH, [1, 2]),
+        (_user(Role.MANAGER, [Region.EMEA]), LAST_DAY, [1, 2]),
+        (_user(Role.ORDER_MANAGEMENT, [Region.EMEA]), MID_MONTH, [1, 2, 3]),
+        (_user(Role.ORDER_MANAGEMENT, [Region.EMEA]), LAST_DAY, [0, 1, 2, 3, 4]),
+        (_user(Role.REP, email=OWNER), MID_MONTH, []),
+    ],
+    ids=lambda v: getattr(v, "role", None) or getattr(v, "day", None),
+)
+def test_queue_rows_follow_the_read_rule(reader, when, expected):
+    assert readable_rows(reader, ROWS, when, COVER) == [ROWS[i] for i in expected]

@@ -448,6 +448,11 @@ async def test_queue_lists_rows_in_priority_order_with_sla_countdown(
     )
     assert 'class="badge urgent"' in html
 
+    # Another region's queue shows an AMER specialist only what they may
+    # take there (no cover, no breach here: nothing); EMEA's own sees it.
+    not_theirs = await dev_console.get("/console/queue?region=EMEA&stage=om_review")
+    assert emea.id not in _rows(not_theirs.text)
+    await sign_in(dev_console, "demo-om-emea")
     emea_view = await dev_console.get("/console/queue?region=EMEA&stage=om_review")
     assert emea.id in _rows(emea_view.text) and fresh.id not in _rows(emea_view.text)
     lower = await dev_console.get("/console/queue?region=emea&stage=om_review")
