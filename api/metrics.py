@@ -22,6 +22,7 @@ from temporalio.client import Client
 from domain.errors import NotSubmitted, Refused, UnknownUser
 from domain.messages import DecisionReceipt
 from domain.models import DecisionAction, DecisionStage
+from domain.policy import RosterUser
 from om.approvals import Approvals
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
@@ -83,7 +84,7 @@ class CountedApprovals(Approvals):
     async def decide(
         self,
         opportunity_id: str,
-        actor_email: str,
+        who: str | RosterUser,
         stage: DecisionStage,
         action: DecisionAction,
         *args: Any,
@@ -93,9 +94,7 @@ class CountedApprovals(Approvals):
         # have to follow every option Approvals.decide grows.
         outcome = "error"
         try:
-            receipt = await super().decide(
-                opportunity_id, actor_email, stage, action, *args, **kwargs
-            )
+            receipt = await super().decide(opportunity_id, who, stage, action, *args, **kwargs)
             outcome = "accepted" if receipt.accepted else "not_accepted"
             return receipt
         except Refused as refused:

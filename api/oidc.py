@@ -29,7 +29,7 @@ import jwt
 from fastapi import HTTPException, Request
 
 from domain.policy import RosterUser
-from om.identity import OidcSettings, person_for_claims, remember
+from om.identity import OidcSettings, person_for_claims
 from om.settings import Settings
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -208,6 +208,4 @@ def oidc_user(request: Request, token: str) -> RosterUser | None:
             "access token is valid, but its subject is neither on the roster (by email) "
             "nor in a group mapped in oidc.groups",
         )
-    if settings.user(user.email) is None:
-        remember(user)
     return user

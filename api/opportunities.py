@@ -105,7 +105,7 @@ async def decide(
     await ops.status_for(who, opportunity_id)
     return await ops.decide(
         opportunity_id,
-        who.email,
+        who,
         body.stage,
         body.action,
         body.reasons,
@@ -124,7 +124,7 @@ async def _rep_action(
 ) -> DecisionReceipt:
     body = await parsed_body(request, RepBody)
     await ops.status_for(who, opportunity_id)  # 404 for a deal that is not theirs
-    return await ops.rep_action(opportunity_id, action, who.email, body.comment)
+    return await ops.rep_action(opportunity_id, action, who, body.comment)
 
 
 @router.post(

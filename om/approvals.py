@@ -47,7 +47,6 @@ from domain.queue import (
 )
 from domain.sla import cover_rule
 from domain.wording import decision_message, rep_action_message
-from om.identity import recall
 from om.queue_snapshot import QueueSnapshot
 from om.settings import Settings
 from workflows import search_attributes as sa
@@ -106,11 +105,17 @@ class Approvals:
 
     # ---- who ----------------------------------------------------------------
 
-    def actor(self, email: str) -> Actor:
-        """The roster entry for `email` as an Actor; UnknownUser otherwise."""
-        user = self.settings.user(email) or recall(email)  # recall: mapped by group (om.identity)
+    def actor(self, who: str | RosterUser) -> Actor:
+        """The person acting, as an Actor.
+
+        A `RosterUser` is a person the caller has already verified (the API's
+        token or console session, which may be someone mapped from the
+        identity provider's groups and on no roster): taken as given. An
+        email (the CLI's `--as`) is looked up on the roster; UnknownUser
+        when it is not there."""
+        user = who if isinstance(who, RosterUser) else self.settings.user(who)
         if user is None:
-            raise UnknownUser(email)
+            raise UnknownUser(str(who))
         return Actor(email=user.email, role=user.role, regions=user.regions)
 
     # ---- start ----------------------------------------------------------------
@@ -319,7 +324,7 @@ class Approvals:
     async def decide(
         self,
         opportunity_id: str,
-        actor_email: str,
+        who: str | RosterUser,
         stage: DecisionStage,
         action: DecisionAction,
         reasons: list[str] | None = None,
@@ -335,7 +340,7 @@ class Approvals:
         the first outcome for an Update id it has already completed, where a
         fresh Update would be refused as a second decision."""
         decision = Decision(
-            actor=self.actor(actor_email),
+            actor=self.actor(who),
             stage=stage,
             action=action,
             reasons=reasons or [],
@@ -355,7 +360,7 @@ class Approvals:
         self,
         opportunity_id: str,
         action: str,
-        actor_email: str,
+        who: str | RosterUser,
         comment: str = "",
         update_id: str | None = None,
     ) -> DecisionReceipt:
@@ -365,7 +370,7 @@ class Approvals:
             "recall": OpportunityApprovalWorkflow.recall,
             "close_lost": OpportunityApprovalWorkflow.close_lost,
         }[action]
-        rep = RepAction(actor=self.actor(actor_email), comment=comment)
+        rep = RepAction(actor=self.actor(who), comment=comment)
         receipt = await self._update(opportunity_id, update, rep, update_id)
         message = rep_action_message(action, receipt.round, receipt.stage)
         return receipt.model_copy(update={"message": message})

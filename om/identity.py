@@ -14,18 +14,13 @@ Mapping, in order:
    first mapped group, in the settings' order, gives role and regions.
 3. Otherwise the person is unknown and refused.
 
-People mapped by group are not on the roster, yet the approval service
-resolves actors by email (`om.approvals.Approvals.actor`). `recall` is the
-bridge: every request that proves such a person's identity (a valid token,
-a live session) remembers them in this process for a while, so the request
-that follows in the same process finds them. Nothing is remembered of a
-person who maps to nobody.
+People mapped by group are on no roster: the API and the console hand the
+verified person itself to the approval service (`Approvals.actor` takes a
+`RosterUser` as given), so nothing about them is kept between requests.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -147,29 +142,3 @@ def person_for_claims(
                 regions=list(grant.regions),
             )
     return None
-
-
-# ---- people mapped by group, remembered for the approval service ---------
-
-_REMEMBER_SECONDS = 15 * 60
-_remembered: dict[str, tuple[RosterUser, float]] = {}
-_lock = threading.Lock()
-
-
-def remember(user: RosterUser) -> None:
-    """Keep a group-mapped person's role and regions for this process's
-    next requests (a roster entry needs nothing: the roster has it)."""
-    with _lock:
-        now = time.monotonic()
-        for stale in [k for k, (_, at) in _remembered.items() if now - at > _REMEMBER_SECONDS]:
-            del _remembered[stale]
-        _remembered[user.email.lower()] = (user, now)
-
-
-def recall(email: str) -> RosterUser | None:
-    """The group-mapped person `email` whose identity was proven lately, if any."""
-    with _lock:
-        found = _remembered.get(email.lower())
-    if found is None or time.monotonic() - found[1] > _REMEMBER_SECONDS:
-        return None
-    return found[0]

@@ -146,7 +146,7 @@ async def decide(request: Request, opportunity_id: str) -> Response:
         await ops.status_for(user, opportunity_id)  # not theirs to read: 404, nothing sent
         receipt = await ops.decide(
             opportunity_id,
-            user.email,
+            user,
             stage,  # type: ignore[arg-type]
             action,  # type: ignore[arg-type]
             reasons,
@@ -185,7 +185,7 @@ async def rep_action(request: Request, opportunity_id: str) -> Response:
             receipt = await ops.rep_action(
                 opportunity_id,
                 action,
-                user.email,
+                user,
                 submitted["comment"],
                 update_id=_update_id(user, form),
             )

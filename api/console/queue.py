@@ -174,7 +174,7 @@ async def approve_selected(request: Request) -> Response:
         if not OPPORTUNITY_ID.match(opportunity_id):
             return {"id": opportunity_id, "ok": False, "status": 422, "message": "not an id"}
         try:
-            receipt = await ops.decide(opportunity_id, user.email, "finance", "approve")
+            receipt = await ops.decide(opportunity_id, user, "finance", "approve")
         except HANDLED as exc:
             failure = error_for(exc)
             return {

@@ -37,7 +37,6 @@ from domain.policy import Role, RosterUser
 from domain.reasons import UnknownReasonCode
 from domain.timefmt import local_label
 from om.approvals import Approvals
-from om.identity import remember
 from om.settings import Settings
 
 PREFIX = "/console"
@@ -262,8 +261,6 @@ def signed_in(request: Request) -> RosterUser | None:
             user = RosterUser.model_validate(session.get("person"))
         except ValueError:
             user = None
-        if user is not None:
-            remember(user)
     if user is None:
         session.clear()
         return None

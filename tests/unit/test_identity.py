@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from cli.dev import demo_settings
+from domain.errors import UnknownUser
 from domain.models import Region
 from domain.policy import Role, RosterUser
-from om.identity import GroupGrant, OidcSettings, person_for_claims, recall, remember
+from om.approvals import Approvals
+from om.identity import GroupGrant, OidcSettings, person_for_claims
 from om.settings import Settings
 
 OIDC = OidcSettings(
@@ -84,11 +87,17 @@ def test_issuer_loses_its_trailing_slash_and_audience_defaults_to_client_id():
     assert not OidcSettings().enabled
 
 
-def test_group_mapped_people_are_recalled_by_email():
-    person = RosterUser(email="Recall.Me@corp.example", role=Role.BILLING)
-    assert recall("recall.me@corp.example") is None
-    remember(person)
-    assert recall("recall.me@CORP.example") == person
+def test_a_verified_person_acts_as_given_an_email_only_from_the_roster():
+    """A group-mapped person is on no roster: the API hands the verified
+    person to the service, which takes it as given; a bare email (the CLI's
+    `--as`) must be on the roster."""
+    approvals = Approvals(client=None, settings=Settings())  # type: ignore[arg-type]
+    person = RosterUser(email="Mapped@corp.example", role=Role.BILLING)
+    actor = approvals.actor(person)
+    assert (actor.email, actor.role, actor.regions) == (person.email, Role.BILLING, [])
+    with pytest.raises(UnknownUser):
+        approvals.actor("mapped@corp.example")
+    assert approvals.actor("om.amer@example.com").regions == [Region.AMER]
 
 
 def test_om_dev_turns_demo_on_with_a_console_secret_kept_in_its_home(tmp_path: Path):
