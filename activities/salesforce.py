@@ -673,6 +673,10 @@ def versions_soql(mapping: ObjectsMapping, document_ids: list[str]) -> str:
         po.quote_number,
         po.payment_terms,
         po.selling_entity,
+        mapping.order_form.signer_name,
+        mapping.order_form.signer_title,
+        mapping.order_form.signer_company,
+        mapping.order_form.signed_date,
     ]
     fields = _unique(["ContentDocumentId", "Title", *match_fields, *po_fields])
     ids = ", ".join(soql_quote(i) for i in document_ids)
@@ -775,6 +779,7 @@ def objects_to_contract(
     f = mapping.files
     kinds = {"po_waiver": False, "tax_exempt": False, "order_form": False}
     po_version: dict[str, Any] | None = None
+    form_version: dict[str, Any] = {}
     for version in versions:
         if _matches(f.po_waiver, version):
             kinds["po_waiver"] = True
@@ -782,12 +787,18 @@ def objects_to_contract(
             kinds["tax_exempt"] = True
         elif _matches(f.order_form, version):
             kinds["order_form"] = True
+            form_version = version
         elif _matches(f.po, version) and po_version is None:
             po_version = version
     data["order_form"] = {
         "attached": kinds["order_form"],
         "partner_signed": bool(record.get(o.partner_signed)) if o.partner_signed else False,
     }
+    signature = mapping.order_form
+    for key in ("signer_name", "signer_title", "signer_company", "signed_date"):
+        field = getattr(signature, key)
+        if field and form_version.get(field) is not None:
+            data["order_form"][key] = form_version[field]
     data["po_waiver_attached"] = kinds["po_waiver"]
     data["tax_exempt_certificate_attached"] = kinds["tax_exempt"]
     if po_version is not None:

@@ -98,6 +98,16 @@ class PurchaseOrderFields(BaseModel):
     selling_entity: str | None = "OM_PO_Selling_Entity__c"
 
 
+class OrderFormFields(BaseModel):
+    """What the signed order form File's latest ContentVersion says about its
+    signature (stamped by the e-signature tool or keyed in on upload)."""
+
+    signer_name: str | None = "OM_Signer_Name__c"
+    signer_title: str | None = "OM_Signer_Title__c"
+    signer_company: str | None = "OM_Signer_Company__c"
+    signed_date: str | None = "OM_Signed_Date__c"
+
+
 class Files(BaseModel):
     """The Files (ContentDocumentLink -> ContentVersion) that stand for documents."""
 
@@ -116,6 +126,7 @@ class ObjectsMapping(BaseModel):
     account: AccountFields = Field(default_factory=AccountFields)
     opportunity: OpportunityFields = Field(default_factory=OpportunityFields)
     po: PurchaseOrderFields = Field(default_factory=PurchaseOrderFields)
+    order_form: OrderFormFields = Field(default_factory=OrderFormFields)
     files: Files = Field(default_factory=Files)
 
     def contact_roles(self) -> dict[str, str]:

@@ -130,6 +130,10 @@ def mapping_requirements(mapping: ObjectsMapping) -> tuple[Requirement, ...]:
     for field in (po.number, po.currency, po.quote_number, po.payment_terms, po.selling_entity):
         found += _mapped("ContentVersion", field, *text)
     found += _mapped("ContentVersion", po.amount, "double", "currency")
+    form = mapping.order_form
+    for field in (form.signer_name, form.signer_title, form.signer_company):
+        found += _mapped("ContentVersion", field, *text)
+    found += _mapped("ContentVersion", form.signed_date, "date")
     for match in (
         mapping.files.order_form, mapping.files.po, mapping.files.po_waiver,
         mapping.files.tax_exempt_certificate,

@@ -74,7 +74,7 @@ import hashlib
 import json
 import secrets
 import string
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from activities.salesforce_mapping import FileMatch, ObjectsMapping
@@ -494,7 +494,14 @@ def mapped_records(
     files: list[tuple[str, FileMatch, dict[str, Any]]] = []
     f = mapping.files
     if opportunity.order_form.attached:
-        files.append(("order_form", f.order_form, {"Title": f"Order Form {quote.number}"}))
+        signed: dict[str, Any] = {"Title": f"Order Form {quote.number}"}
+        form = opportunity.order_form
+        for attr in ("signer_name", "signer_title", "signer_company", "signed_date"):
+            field = getattr(mapping.order_form, attr)
+            value = getattr(form, attr)
+            if field:
+                signed[field] = value.isoformat() if isinstance(value, date) else value
+        files.append(("order_form", f.order_form, signed))
     if opportunity.po is not None:
         po = opportunity.po
         shown: dict[str, Any] = {"Title": f"PO-{po.number or quote.number}"}

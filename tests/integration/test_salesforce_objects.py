@@ -6,6 +6,10 @@ submission JSON of the same seed says, in at most two API calls."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,13 +19,19 @@ from activities.config import SalesforceSettings
 from activities.errors import InvalidOpportunityData
 from activities.salesforce import SalesforceAdapter
 from activities.salesforce_mapping import READY
+from cli.dev import start_temporal, stop_process
 from domain.models import Opportunity
+from loadtest.ports import free_port
 from sandbox.schema import CHILDREN
 from sandbox.seed import load_demo_seed
 from sandbox.server import Sandbox, SandboxInfo
 from sandbox.soql import parse
+from tests.integration.test_om_end_to_end import OM_BIN, om, wait_for_stage
 
 MAPPINGS = list(READY)
+ORDER_FORM_FACTS = (
+    "attached", "partner_signed", "signer_name", "signer_title", "signer_company", "signed_date",
+)  # fmt: skip
 PO_FACTS = ("number", "amount", "currency", "quote_number", "payment_terms", "selling_entity")
 """What the PO File's version carries (a seed's other PO keys are not facts the rules read)."""
 
@@ -54,10 +64,10 @@ def jwt_settings(info: SandboxInfo, **changes: Any) -> SalesforceSettings:
 
 
 def comparable(data: dict[str, Any]) -> dict[str, Any]:
-    """What both sources carry: the objects hold no signer details (the rules
-    read none) and a Checkbox has no null."""
+    """What both sources carry: a Checkbox has no null, and a seed's extra keys
+    are not facts."""
     data = {k: v for k, v in data.items() if k in Opportunity.model_fields}
-    data["order_form"] = {k: data["order_form"][k] for k in ("attached", "partner_signed")}
+    data["order_form"] = {k: data["order_form"].get(k) for k in ORDER_FORM_FACTS}
     for flag in ("eula_accepted", "private_offer_accepted"):
         data[flag] = bool(data[flag])
     data.pop("submitted_at", None)
@@ -123,3 +133,78 @@ def test_an_opportunity_without_a_primary_quote_names_the_relationship(org: Sand
         assert f"no primary {q.sobject}" in str(caught.value)
     finally:
         org.seed_demo()
+
+
+@pytest.fixture(scope="module")
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("temporal")
+    port = free_port()
+    process = start_temporal(folder / "temporal.db", folder / "temporal.log", port, ui_port=None)
+    yield f"127.0.0.1:{port}"
+    stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def org_env(org: Sandbox, temporal_address: str) -> dict[str, str]:
+    """`om` and its worker reading `org` through its mapping, signed in by JWT only."""
+    info = org.info
+    assert info is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OM_", "TEMPORAL_"))}
+    env.update(
+        TEMPORAL_ADDRESS=temporal_address,
+        OM_HOME=str(info.home),
+        OM_TASK_QUEUE=f"e2e-objects-{uuid.uuid4().hex[:8]}",
+        OM_LICENSE_RECHECK_INTERVAL="1s",
+        OM_COVER_BUSINESS_DAYS="0",
+        OM_SALESFORCE__SOURCE="objects",
+        OM_SALESFORCE__MAPPING=org.quote_mapping.name,
+        OM_SALESFORCE__USERNAME=info.jwt_username,
+        OM_SALESFORCE__CONSUMER_KEY=info.jwt_consumer_key,
+        OM_SALESFORCE__PRIVATEKEY_FILE=info.jwt_privatekey_file,
+        OM_SALESFORCE__DOMAIN="login",
+        OM_SALESFORCE__LOGIN_URL=info.salesforce_instance_url,
+        OM_SALESFORCE__CA_FILE=info.ca_file,
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def org_worker(org_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = subprocess.Popen(
+        [OM_BIN, "worker"], env=org_env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    yield
+    process.terminate()
+    process.wait(15)
+
+
+def test_the_whole_cycle_reads_the_objects_under_each_mapping(
+    org: Sandbox, org_env: dict[str, str], org_worker: None, example_payload, tmp_path
+):
+    """Submission to `completed` with the facts read from the mapping's quote
+    object, Contacts and Files; the sandbox counts that the reads went there."""
+    opp = "006OBJ" + uuid.uuid4().hex[:10].upper()
+    example_payload["id"] = opp
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"opportunities": [example_payload], "delivered_licenses": []}))
+    om(org_env, "sandbox", "seed", str(seed))
+    org.state.api_calls.clear()
+    token_requests = org.state.token_requests
+
+    om(org_env, "submit", opp)
+    status = wait_for_stage(org_env, opp, "om_review")
+    assert (status["round"], status["region"]) == (1, "AMER")
+    relationship = org.quote_mapping.quote.relationship
+    reads = [c for c in org.state.api_calls if f"FROM+{relationship}" in c.replace("%20", "+")]
+    assert reads, org.state.api_calls
+    assert org.state.token_requests > token_requests  # signed in by JWT
+
+    om(org_env, "approve", opp, "--as", "om.amer@example.com")
+    om(org_env, "finance", "approve", opp, "--as", "billing@example.com")
+    wait_for_stage(org_env, opp, "license_ticket")
+    om(org_env, "sandbox", "deliver-license", opp)
+    status = wait_for_stage(org_env, opp, "completed")
+    actions = [entry["action"] for entry in status["history"]]
+    assert actions[0] == "submitted" and actions[-1] == "completed"
+    assert org.state.store.get("Opportunity", opp)["StageName"] == "Closed Won"  # type: ignore[index]
