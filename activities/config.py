@@ -78,7 +78,7 @@ class SalesforceSettings(BaseModel):
     )
     fields: SalesforceFields = Field(default_factory=SalesforceFields)
     source: Literal["payload_field", "objects"] = Field(
-        default="payload_field",
+        default="objects",
         description="Where the opportunity's facts are read: `objects` (the quote object, "
         "Contacts, Account and Files, through `mapping`) or `payload_field` (the "
         "submission JSON in fields.om_payload)",

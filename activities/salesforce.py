@@ -1,7 +1,16 @@
 """Salesforce adapter (simple-salesforce) and its Temporal activities.
 
-Reading an opportunity inverts the storage mapping documented in
-`sandbox.schema` (the same one a real org's submission Flow follows):
+Reading an opportunity has two sources (`settings.source`):
+
+`objects` (the default) reads the org's own objects through
+`settings.mapping` (`activities.salesforce_mapping`): one SOQL query for
+the Opportunity, its Account and Owner (dot paths), its primary quote with
+the quote's Contacts and its File links (subqueries), and one for the
+Files' latest versions (`opportunity_soql`, `versions_soql`,
+`objects_to_contract`).
+
+`payload_field` inverts the storage mapping documented in `sandbox.schema`
+(the one a submission Flow follows):
 
 - the contract payload comes from the long-text JSON field
   `settings.fields.om_payload` (`OM_Submission__c`), written when the rep

@@ -32,7 +32,13 @@ from activities.salesforce_mapping import READY, ObjectsMapping
 METADATA_ROOT = "salesforce/main/default"
 PERMISSION_SET = "OM_Integration"
 PERMISSION_SET_FILE = f"{METADATA_ROOT}/permissionsets/{PERMISSION_SET}.permissionset-meta.xml"
-DEPLOY_HINT = "sf project deploy start -d salesforce"
+DEPLOY_HINT = "sf project deploy start -d salesforce/main"
+
+
+def _deploy_hint(root: str) -> str:
+    """The deploy command for the package directory `root` (main, cpq, zuora)."""
+    return f"sf project deploy start -d {root.removesuffix('/default')}"
+
 
 Status = Literal["present", "missing", "wrong_type", "no_access"]
 
@@ -235,7 +241,7 @@ def _missing_detail(req: Requirement) -> str:
     if req.packaged:
         return f"missing: a field of the {req.field.split('__')[0]} managed package (install it)"
     if req.metadata_file:
-        return f"missing: added by {req.metadata_file} ({DEPLOY_HINT})"
+        return f"missing: added by {req.metadata_file} ({_deploy_hint(req.root)})"
     return "missing: a standard field the integration user cannot see (check field access)"
 
 

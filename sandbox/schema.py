@@ -65,6 +65,13 @@ reference it.
 
 Every object also carries CreatedDate and LastModifiedDate, which, like Id,
 cannot be written.
+
+Beside the submission JSON, every seeded opportunity is also kept in
+objects through the sandbox's quote mapping (`mapped_records`): the
+booking facts on the Opportunity and Account, the primary quote (Quote,
+SBQQ__Quote__c or zqu__Quote__c) with its Contacts, and Files
+(ContentDocumentLink -> ContentVersion) for the order form, PO, PO waiver
+and tax-exempt certificate; that is what the `objects` source reads.
 """
 
 from __future__ import annotations

@@ -317,11 +317,19 @@ def run_sandbox(
     seed_demo: bool = True,
     on_ready: Callable[[SandboxInfo, list[str]], None] | None = None,
     schema_changes: dict[str, str | None] | None = None,
+    quote_mapping: ObjectsMapping | str = "standard_quote",
 ) -> None:
     """Run in the foreground until SIGINT or SIGTERM. An empty sandbox gets the
-    demo data when `seed_demo`; `on_ready(info, seeded_ids)` announces it."""
+    demo data when `seed_demo`; `on_ready(info, seeded_ids)` announces it.
+    Opportunities are kept in objects through `quote_mapping`."""
     sandbox = Sandbox(
-        home, host, salesforce_port, support_desk_port, license_port, schema_changes=schema_changes
+        home,
+        host,
+        salesforce_port,
+        support_desk_port,
+        license_port,
+        schema_changes=schema_changes,
+        quote_mapping=quote_mapping,
     )
     info = sandbox.start()
     stopping = threading.Event()
