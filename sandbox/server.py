@@ -198,6 +198,7 @@ class Sandbox:
         self.home.mkdir(parents=True, exist_ok=True)
         tls = ensure_tls(self.home)
         store = Store(self.home / "sandbox.db", mapping=self.quote_mapping)
+        store.ensure_objects()
         state = SandboxState(
             store=store,
             session_id=store.meta(

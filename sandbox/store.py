@@ -457,6 +457,47 @@ class Store:
                     (opportunity_id,),
                 )
 
+    def ensure_objects(self) -> int:
+        """Keep opportunities stored before this mapping was used (an older
+        sandbox home, another mapping) readable by the `objects` source: write
+        their quote, Contacts, Files and booking facts through `self.mapping`
+        from their submission JSON, once per mapping. Approval state is not
+        touched. Returns how many opportunities were filled in."""
+        key = f"objects_mapping:{self.mapping.name}"
+        with self._lock:
+            done = self._db.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone()
+            if done:
+                return 0
+            rows = self._db.execute(
+                "SELECT json_extract(data, '$.OM_Submission__c') FROM sobjects "
+                "WHERE type = 'Opportunity' "
+                "AND json_extract(data, '$.OM_Submission__c') IS NOT NULL"
+            ).fetchall()
+        stamp = sf_datetime(self.clock())
+        filled = 0
+        with self._tx() as db:
+            for (raw,) in rows:
+                try:
+                    opportunity = Opportunity.model_validate_json(raw)
+                except ValueError:
+                    continue  # not a submission the rules could read either
+                for sobject, record in mapped_records(opportunity, stamp, self.mapping):
+                    if sobject in ("Opportunity", "Account"):
+                        db.execute(
+                            "UPDATE sobjects SET data = json_patch(data, ?) "
+                            "WHERE type = ? AND id = ?",
+                            (json.dumps(record), sobject, record["Id"]),
+                        )
+                    else:
+                        db.execute(
+                            "INSERT INTO sobjects (type, id, data) VALUES (?, ?, ?) "
+                            "ON CONFLICT (type, id) DO UPDATE SET data = excluded.data",
+                            (sobject, record["Id"], json.dumps(record)),
+                        )
+                filled += 1
+            db.execute("INSERT INTO meta (key, value) VALUES (?, 'done')", (key,))
+        return filled
+
     # -- licenses ---------------------------------------------------------
 
     def license(self, opportunity_id: str) -> dict[str, Any] | None:

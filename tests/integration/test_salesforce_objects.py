@@ -208,3 +208,27 @@ def test_the_whole_cycle_reads_the_objects_under_each_mapping(
     actions = [entry["action"] for entry in status["history"]]
     assert actions[0] == "submitted" and actions[-1] == "completed"
     assert org.state.store.get("Opportunity", opp)["StageName"] == "Closed Won"  # type: ignore[index]
+
+
+def test_a_home_seeded_before_the_mapping_is_filled_in_on_start(tmp_path):
+    """An older sandbox home (or one seeded under another mapping) keeps its
+    approval state and becomes readable through the mapping when it starts."""
+    first = Sandbox(tmp_path, quote_mapping="standard_quote")
+    first.start()
+    try:
+        first.seed_demo()
+        first.state.store.update("Opportunity", "0065e00000DEMO01", {"StageName": "7-Closing"})
+    finally:
+        first.stop()
+    again = Sandbox(tmp_path, quote_mapping="zuora_quotes")
+    info = again.start()
+    try:
+        assert again.state.store.count("zqu__Quote__c") == len(load_demo_seed()["opportunities"])
+        adapter = SalesforceAdapter(jwt_settings(info, source="objects", mapping="zuora_quotes"))
+        read = adapter.read_opportunity("0065e00000DEMO01")
+        assert read.quote.number == "Q-10041" and read.order_form.attached
+        stored = again.state.store.get("Opportunity", "0065e00000DEMO01")
+        assert stored is not None and stored["StageName"] == "7-Closing"
+        assert again.state.store.ensure_objects() == 0  # once per mapping
+    finally:
+        again.stop()
