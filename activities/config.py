@@ -9,9 +9,11 @@ typed against this narrower model so they never depend on the loader.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from activities.salesforce_mapping import ObjectsMapping, resolve_mapping
 from domain.policy import Policy
 
 
@@ -75,6 +77,28 @@ class SalesforceSettings(BaseModel):
         default=50_000, ge=1, description="Rows per Bulk API 2.0 results page (maxRecords)"
     )
     fields: SalesforceFields = Field(default_factory=SalesforceFields)
+    source: Literal["payload_field", "objects"] = Field(
+        default="objects",
+        description="Where the opportunity's facts are read: `objects` (the quote object, "
+        "Contacts, Account and Files, through `mapping`) or `payload_field` (the "
+        "submission JSON in fields.om_payload)",
+    )
+    mapping: ObjectsMapping | str = Field(
+        default="standard_quote",
+        description="For source=objects: standard_quote, salesforce_cpq, zuora_quotes, or "
+        "a whole mapping (activities.salesforce_mapping.ObjectsMapping)",
+    )
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_mapping(cls, value: ObjectsMapping | str) -> ObjectsMapping | str:
+        resolve_mapping(value)
+        return value
+
+    @property
+    def objects_mapping(self) -> ObjectsMapping:
+        """The mapping `source=objects` reads through."""
+        return resolve_mapping(self.mapping)
 
 
 class ServiceSettings(BaseModel):

@@ -1,7 +1,16 @@
 """Salesforce adapter (simple-salesforce) and its Temporal activities.
 
-Reading an opportunity inverts the storage mapping documented in
-`sandbox.schema` (the same one a real org's submission Flow follows):
+Reading an opportunity has two sources (`settings.source`):
+
+`objects` (the default) reads the org's own objects through
+`settings.mapping` (`activities.salesforce_mapping`): one SOQL query for
+the Opportunity, its Account and Owner (dot paths), its primary quote with
+the quote's Contacts and its File links (subqueries), and one for the
+Files' latest versions (`opportunity_soql`, `versions_soql`,
+`objects_to_contract`).
+
+`payload_field` inverts the storage mapping documented in `sandbox.schema`
+(the one a submission Flow follows):
 
 - the contract payload comes from the long-text JSON field
   `settings.fields.om_payload` (`OM_Submission__c`), written when the rep
@@ -21,13 +30,15 @@ post instead of writing a second.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import csv
+import fnmatch
 import io
 import json
 import re
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -55,6 +66,7 @@ from activities.errors import (
     ServiceUnavailable,
     as_activity_errors,
 )
+from activities.salesforce_mapping import FileMatch, ObjectsMapping
 from domain.messages import ActivityName, ChatterPost, CrmUpdate
 from domain.models import Opportunity
 
@@ -357,6 +369,8 @@ class SalesforceAdapter:
         the record does not fit the contract."""
         if not _RECORD_ID.match(opportunity_id):
             raise OpportunityNotFound(opportunity_id)
+        if self.settings.source == "objects":
+            return _validated(opportunity_id, self._read_objects(opportunity_id))
         record = self._call(
             "read the opportunity", lambda sf: sf.Opportunity.get(opportunity_id), opportunity_id
         )
@@ -387,12 +401,28 @@ class SalesforceAdapter:
             "name": owner.get("Name"),
             "email": owner.get("Email"),
         }
-        try:
-            return Opportunity.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "record"
-            raise InvalidOpportunityData(opportunity_id, field, first["msg"]) from exc
+        return _validated(opportunity_id, data)
+
+    def _read_objects(self, opportunity_id: str) -> dict[str, Any]:
+        """The contract fields from the org's own objects through the mapping,
+        in at most two calls: the Opportunity with its Account and Owner (dot
+        paths), its primary quote with the quote's Contacts and its File links
+        (subqueries); then the Files' latest versions."""
+        mapping = self.settings.objects_mapping
+        record = self._query_one(opportunity_id, opportunity_soql(mapping, opportunity_id))
+        links = (record.get("ContentDocumentLinks") or {}).get("records") or []
+        document_ids = [str(link["ContentDocumentId"]) for link in links]
+        versions: list[dict[str, Any]] = []
+        if document_ids:
+            versions = self.query(versions_soql(mapping, document_ids))
+        return objects_to_contract(opportunity_id, mapping, record, versions)
+
+    def _query_one(self, opportunity_id: str, soql: str) -> dict[str, Any]:
+        result = self._call("read the opportunity", lambda sf: sf.query(soql), opportunity_id)
+        records = result.get("records") or []
+        if not records:
+            raise OpportunityNotFound(opportunity_id)
+        return dict(records[0])
 
     def _submission(self, opportunity_id: str, record: dict[str, Any]) -> dict[str, Any]:
         raw = record.get(self.fields.om_payload)
@@ -592,6 +622,209 @@ class SalesforceAdapter:
             opportunity_id,
         )
         return str(created["id"])
+
+
+def _validated(opportunity_id: str, data: dict[str, Any]) -> Opportunity:
+    try:
+        return Opportunity.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "record"
+        raise InvalidOpportunityData(opportunity_id, field, first["msg"]) from exc
+
+
+def _unique(items: list[str | None]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def _contact_paths(mapping: ObjectsMapping) -> list[str]:
+    c = mapping.contact
+    parts = (c.name, c.email, c.street, c.city, c.postal_code, c.country)
+    return [
+        f"{rel}.{part}" for rel in _unique(list(mapping.contact_roles().values())) for part in parts
+    ]
+
+
+def opportunity_soql(mapping: ObjectsMapping, opportunity_id: str) -> str:
+    """The one query for an opportunity's own facts, its Account and Owner
+    (dot paths), its primary quote with the quote's Contacts, and its File
+    links (subqueries)."""
+    o, a, q = mapping.opportunity, mapping.account, mapping.quote
+    fields = _unique(
+        [
+            "Id", "Name", "Amount", "CurrencyIsoCode", "Type", URGENT_FIELD,
+            o.sales_route, o.deployment, o.eula_accepted, o.private_offer_accepted,
+            o.msa_in_place, o.po_required, o.tax_removed, o.partner_signed,
+            "Account.Id", "Account.Name", f"Account.{a.country}", f"Account.{a.region}",
+            f"Account.{a.vat_id}" if a.vat_id else None,
+            "Owner.Id", "Owner.Name", "Owner.Email",
+        ]
+    )  # fmt: skip
+    quote_fields = _unique(
+        [q.number, q.start_date, q.end_date, q.term_months, q.payment_terms, q.selling_entity]
+    ) + _contact_paths(mapping)
+    return (
+        f"SELECT {', '.join(fields)}, "
+        f"(SELECT {', '.join(quote_fields)} FROM {q.relationship} WHERE {q.primary} LIMIT 1), "
+        "(SELECT ContentDocumentId FROM ContentDocumentLinks) "
+        f"FROM Opportunity WHERE Id = {soql_quote(opportunity_id)}"
+    )
+
+
+def versions_soql(mapping: ObjectsMapping, document_ids: list[str]) -> str:
+    """The second query: the latest version of each File linked to the opportunity."""
+    f, po = mapping.files, mapping.po
+    match_fields = [m.field for m in (f.order_form, f.po, f.po_waiver, f.tax_exempt_certificate)]
+    po_fields = [
+        po.number,
+        po.amount,
+        po.currency,
+        po.quote_number,
+        po.payment_terms,
+        po.selling_entity,
+        mapping.order_form.signer_name,
+        mapping.order_form.signer_title,
+        mapping.order_form.signer_company,
+        mapping.order_form.signed_date,
+    ]
+    fields = _unique(["ContentDocumentId", "Title", *match_fields, *po_fields])
+    ids = ", ".join(soql_quote(i) for i in document_ids)
+    return (
+        f"SELECT {', '.join(fields)} FROM ContentVersion "
+        f"WHERE IsLatest = true AND ContentDocumentId IN ({ids})"
+    )
+
+
+def _matches(match: FileMatch, version: dict[str, Any]) -> bool:
+    title = str(version.get("Title") or "").lower()
+    if match.title and fnmatch.fnmatch(title, match.title.lower()):
+        return True
+    if not match.field or match.value is None:
+        return False
+    return bool(version.get(match.field) == match.value)
+
+
+def _term_end(start: date, months: int) -> date:
+    """The last day of a term of `months` starting on `start`."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day) - timedelta(days=1)
+
+
+def objects_to_contract(
+    opportunity_id: str,
+    mapping: ObjectsMapping,
+    record: dict[str, Any],
+    versions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The contract shape (`domain.models.Opportunity` input) from the two
+    queries' answers. A fact whose field answered nothing is left out, so
+    validation names it; the missing primary quote is named by its relationship."""
+    o, a, q, c = mapping.opportunity, mapping.account, mapping.quote, mapping.contact
+    data: dict[str, Any] = {"id": record.get("Id")}
+    for key, field in (
+        ("name", "Name"),
+        ("amount", "Amount"),
+        ("currency", "CurrencyIsoCode"),
+        ("urgent", URGENT_FIELD),
+        ("sales_route", o.sales_route),
+        ("deployment", o.deployment),
+        ("eula_accepted", o.eula_accepted),
+        ("private_offer_accepted", o.private_offer_accepted),
+        ("msa_in_place", o.msa_in_place),
+        ("po_required", o.po_required),
+        ("tax_removed", o.tax_removed),
+    ):
+        if field and record.get(field) is not None:
+            data[key] = record[field]
+    if record.get("Type"):
+        data["type"] = _DEAL_TYPES.get(str(record["Type"]).lower(), record["Type"])
+    account = record.get("Account") or {}
+    data["account"] = {
+        "id": account.get("Id"),
+        "name": account.get("Name"),
+        "country": account.get(a.country),
+        "region": account.get(a.region),
+    }
+    if a.vat_id:
+        data["vat_id"] = account.get(a.vat_id)
+    owner = record.get("Owner") or {}
+    data["owner"] = {"id": owner.get("Id"), "name": owner.get("Name"), "email": owner.get("Email")}
+
+    quotes = (record.get(q.relationship) or {}).get("records") or []
+    if not quotes:
+        raise InvalidOpportunityData(
+            opportunity_id, q.relationship, f"no primary {q.sobject} ({q.primary})"
+        )
+    row = quotes[0]
+    quote: dict[str, Any] = {"number": row.get(q.number), "start_date": row.get(q.start_date)}
+    end = row.get(q.end_date) if q.end_date else None
+    term = row.get(q.term_months) if q.term_months else None
+    if end is None and term is not None and quote["start_date"]:
+        try:
+            end = _term_end(date.fromisoformat(str(quote["start_date"])), int(term)).isoformat()
+        except ValueError as exc:
+            raise InvalidOpportunityData(opportunity_id, q.start_date, str(exc)) from exc
+    quote["end_date"] = end
+    if q.payment_terms:
+        quote["payment_terms"] = row.get(q.payment_terms)
+    if q.selling_entity:
+        quote["selling_entity"] = row.get(q.selling_entity)
+    for role, relationship in mapping.contact_roles().items():
+        contact = row.get(relationship) or {}
+        quote[role] = {
+            "name": contact.get(c.name),
+            "email": contact.get(c.email),
+            "address": {
+                "street": contact.get(c.street),
+                "city": contact.get(c.city),
+                "postal_code": contact.get(c.postal_code),
+                "country": contact.get(c.country),
+            },
+        }
+    data["quote"] = quote
+
+    f = mapping.files
+    kinds = {"po_waiver": False, "tax_exempt": False, "order_form": False}
+    po_version: dict[str, Any] | None = None
+    form_version: dict[str, Any] = {}
+    for version in versions:
+        if _matches(f.po_waiver, version):
+            kinds["po_waiver"] = True
+        elif _matches(f.tax_exempt_certificate, version):
+            kinds["tax_exempt"] = True
+        elif _matches(f.order_form, version):
+            kinds["order_form"] = True
+            form_version = version
+        elif _matches(f.po, version) and po_version is None:
+            po_version = version
+    data["order_form"] = {
+        "attached": kinds["order_form"],
+        "partner_signed": bool(record.get(o.partner_signed)) if o.partner_signed else False,
+    }
+    signature = mapping.order_form
+    for key in ("signer_name", "signer_title", "signer_company", "signed_date"):
+        field = getattr(signature, key)
+        if field and form_version.get(field) is not None:
+            data["order_form"][key] = form_version[field]
+    data["po_waiver_attached"] = kinds["po_waiver"]
+    data["tax_exempt_certificate_attached"] = kinds["tax_exempt"]
+    if po_version is not None:
+        p = mapping.po
+        data["po"] = {
+            key: po_version.get(field)
+            for key, field in (
+                ("number", p.number),
+                ("amount", p.amount),
+                ("currency", p.currency),
+                ("quote_number", p.quote_number),
+                ("payment_terms", p.payment_terms),
+                ("selling_entity", p.selling_entity),
+            )
+            if field
+        }
+    return data
 
 
 class SalesforceActivities:

@@ -192,6 +192,7 @@ def run_dev(settings: Settings, submit_demo: bool = True) -> None:
         salesforce_port=ports.salesforce,
         support_desk_port=ports.support_desk,
         license_port=ports.license,
+        quote_mapping=settings.salesforce.mapping,
     )
     try:
         info = sandbox.start()

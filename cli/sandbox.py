@@ -21,6 +21,8 @@ from cli.common import JsonOpt, OpportunityId, fail
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from om.settings import Settings
+
 sandbox_app = typer.Typer(
     help="Local stand-ins for Salesforce, the support desk, the license service and team chat.",
     pretty_exceptions_enable=False,
@@ -60,9 +62,13 @@ def _print_json(data: Any) -> None:
 
 
 def _home() -> Path:
+    return _settings().home
+
+
+def _settings() -> Settings:
     from om.settings import load_settings
 
-    return load_settings().home
+    return load_settings()
 
 
 def _admin() -> Any:
@@ -154,6 +160,7 @@ def run(
             seed_demo=demo,
             on_ready=ready,
             schema_changes=missing,
+            quote_mapping=_settings().salesforce.mapping,
         )
     except SandboxStartError as error:
         fail(str(error))

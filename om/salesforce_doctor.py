@@ -9,9 +9,12 @@ updateable by the integration user (the permission set grants that).
 `REQUIREMENTS` is the list of what the adapters use. Its custom fields are
 checked against the shipped metadata (`salesforce/`) by a test, and the
 sandbox derives its schema from that metadata, so the three cannot drift.
-It covers today's reads and writes (the `payload_field` submission JSON,
-the approval writes, the license review, the renewal reconciliation and
-Chatter).
+It covers the reads and writes of every source (the `payload_field`
+submission JSON, the approval writes, the license review, the renewal
+reconciliation and Chatter); with `source=objects` the doctor also checks
+what the configured mapping reads (`mapping_requirements`): the mapped
+quote object, Contact, Account, the Opportunity's booking flags and
+ContentVersion.
 """
 
 from __future__ import annotations
@@ -24,11 +27,18 @@ from pydantic import BaseModel
 from activities.config import SalesforceSettings
 from activities.errors import RequestRejected
 from activities.salesforce import SalesforceAdapter
+from activities.salesforce_mapping import READY, ObjectsMapping
 
 METADATA_ROOT = "salesforce/main/default"
 PERMISSION_SET = "OM_Integration"
 PERMISSION_SET_FILE = f"{METADATA_ROOT}/permissionsets/{PERMISSION_SET}.permissionset-meta.xml"
-DEPLOY_HINT = "sf project deploy start -d salesforce"
+DEPLOY_HINT = "sf project deploy start -d salesforce/main"
+
+
+def _deploy_hint(root: str) -> str:
+    """The deploy command for the package directory `root` (main, cpq, zuora)."""
+    return f"sf project deploy start -d {root.removesuffix('/default')}"
+
 
 Status = Literal["present", "missing", "wrong_type", "no_access"]
 
@@ -41,21 +51,115 @@ class Requirement:
     """Describe types that fit (an org may keep an amount as currency or double)."""
     edit: bool = False
     """The project writes the field, so the integration user must be able to."""
+    root: str = METADATA_ROOT
+    """The package directory whose metadata adds the field (a quoting package's
+    extension for fields added to its objects)."""
+
+    @property
+    def packaged(self) -> bool:
+        """A managed package's field (`SBQQ__StartDate__c`): the package adds it."""
+        return self.field.endswith("__c") and self.field.count("__") >= 2
 
     @property
     def custom(self) -> bool:
-        return self.field.endswith("__c")
+        """One of our custom fields, added by the shipped metadata."""
+        return self.field.endswith("__c") and not self.packaged
 
     @property
     def metadata_file(self) -> str | None:
         """The shipped file that adds a custom field (None for standard fields)."""
         if not self.custom:
             return None
-        return f"{METADATA_ROOT}/objects/{self.sobject}/fields/{self.field}.field-meta.xml"
+        return f"{self.root}/objects/{self.sobject}/fields/{self.field}.field-meta.xml"
 
 
 def _r(sobject: str, field: str, *types: str, edit: bool = False) -> Requirement:
     return Requirement(sobject, field, types, edit)
+
+
+_EXTENSION_ROOTS = {
+    "SBQQ__Quote__c": "salesforce/cpq/default",
+    "zqu__Quote__c": "salesforce/zuora/default",
+}
+
+
+def _mapped(sobject: str, field: str | None, *types: str) -> list[Requirement]:
+    if not field:
+        return []
+    root = _EXTENSION_ROOTS.get(sobject, METADATA_ROOT)
+    return [Requirement(sobject, field, types, root=root)]
+
+
+def mapping_requirements(mapping: ObjectsMapping) -> tuple[Requirement, ...]:
+    """What the `objects` source reads through `mapping`: the quote object's
+    fields and Contact lookups, the Contact address, the Account's facts, the
+    Opportunity's booking flags and the Files' fields."""
+    q, c, a, o, po = (
+        mapping.quote,
+        mapping.contact,
+        mapping.account,
+        mapping.opportunity,
+        mapping.po,
+    )
+    text = ("string", "picklist", "textarea")
+    found: list[Requirement] = []
+    for field, types in (
+        (q.number, text),
+        (q.start_date, ("date",)),
+        (q.end_date, ("date",)),
+        (q.term_months, ("double", "int")),
+        (q.payment_terms, text),
+        (q.selling_entity, text),
+        (q.primary.partition("=")[0].strip(), ("boolean",)),
+        *(
+            (q.lookup_field(rel), ("reference",))
+            for rel in dict.fromkeys(mapping.contact_roles().values())
+        ),
+    ):
+        found += _mapped(q.sobject, field, *types)
+    for field in (c.name, c.email, c.street, c.city, c.postal_code, c.country):
+        found += _mapped("Contact", field, *text, "email")
+    found += _mapped("Account", a.country, *text)
+    found += _mapped("Account", a.region, *text)
+    found += _mapped("Account", a.vat_id, *text)
+    found += _mapped("Opportunity", o.sales_route, *text)
+    found += _mapped("Opportunity", o.deployment, *text)
+    for flag in (
+        o.eula_accepted, o.private_offer_accepted, o.msa_in_place, o.po_required,
+        o.tax_removed, o.partner_signed,
+    ):  # fmt: skip
+        found += _mapped("Opportunity", flag, "boolean")
+    found += _mapped("ContentDocumentLink", "LinkedEntityId", "reference")
+    found += _mapped("ContentDocumentLink", "ContentDocumentId", "reference")
+    found += _mapped("ContentVersion", "Title", "string")
+    found += _mapped("ContentVersion", "ContentDocumentId", "reference")
+    for field in (po.number, po.currency, po.quote_number, po.payment_terms, po.selling_entity):
+        found += _mapped("ContentVersion", field, *text)
+    found += _mapped("ContentVersion", po.amount, "double", "currency")
+    form = mapping.order_form
+    for field in (form.signer_name, form.signer_title, form.signer_company):
+        found += _mapped("ContentVersion", field, *text)
+    found += _mapped("ContentVersion", form.signed_date, "date")
+    for match in (
+        mapping.files.order_form, mapping.files.po, mapping.files.po_waiver,
+        mapping.files.tax_exempt_certificate,
+    ):  # fmt: skip
+        found += _mapped("ContentVersion", match.field, *text)
+    return tuple(found)
+
+
+def requirements_for(settings: SalesforceSettings) -> tuple[Requirement, ...]:
+    """What the configured source needs: the common list, plus what the
+    mapping reads when the source is `objects` (without repeating a field)."""
+    if settings.source != "objects":
+        return REQUIREMENTS
+    seen = {(r.sobject, r.field.lower()) for r in REQUIREMENTS}
+    extra = []
+    for req in mapping_requirements(settings.objects_mapping):
+        if (req.sobject, req.field.lower()) not in seen:
+            seen.add((req.sobject, req.field.lower()))
+            extra.append(req)
+    return REQUIREMENTS + tuple(extra)
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
@@ -97,6 +201,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("Subscription__c", "Contract_Reset__c", "boolean"),
 )
 
+
+def _every_mapping() -> tuple[Requirement, ...]:
+    seen: dict[tuple[str, str], Requirement] = {}
+    for mapping in READY.values():
+        for req in mapping_requirements(mapping):
+            seen.setdefault((req.sobject, req.field), req)
+    return tuple(seen.values())
+
+
+MAPPED_REQUIREMENTS = _every_mapping()
+"""What the ready mappings read (the shipped metadata adds their custom fields)."""
+
 OBJECT_ACCESS: dict[str, tuple[str, ...]] = {
     "Opportunity": ("queryable", "updateable", "createable"),
     "Account": ("queryable",),
@@ -122,14 +238,20 @@ class DoctorReport(BaseModel):
 
 
 def _missing_detail(req: Requirement) -> str:
+    if req.packaged:
+        return f"missing: a field of the {req.field.split('__')[0]} managed package (install it)"
     if req.metadata_file:
-        return f"missing: added by {req.metadata_file} ({DEPLOY_HINT})"
+        return f"missing: added by {req.metadata_file} ({_deploy_hint(req.root)})"
     return "missing: a standard field the integration user cannot see (check field access)"
 
 
-def check_describe(sobject: str, describe: dict[str, Any] | None) -> list[Check]:
+def check_describe(
+    sobject: str,
+    describe: dict[str, Any] | None,
+    requirements: tuple[Requirement, ...] = REQUIREMENTS,
+) -> list[Check]:
     """The checks of one object from its describe answer (None: no such object)."""
-    wanted = [r for r in REQUIREMENTS if r.sobject == sobject]
+    wanted = [r for r in requirements if r.sobject == sobject]
     if describe is None:
         where = (
             f"added by {METADATA_ROOT}/objects/{sobject} ({DEPLOY_HINT})"
@@ -188,9 +310,9 @@ def check_describe(sobject: str, describe: dict[str, Any] | None) -> list[Check]
     return checks
 
 
-def objects() -> list[str]:
-    """The objects described, in the order of `REQUIREMENTS`."""
-    return list(dict.fromkeys(r.sobject for r in REQUIREMENTS))
+def objects(requirements: tuple[Requirement, ...] = REQUIREMENTS) -> list[str]:
+    """The objects described, in the order of `requirements`."""
+    return list(dict.fromkeys(r.sobject for r in requirements))
 
 
 def run_doctor(
@@ -199,13 +321,14 @@ def run_doctor(
     """Describe every object and check it. Connection and sign-in failures
     raise the adapter's errors (the CLI prints them as one line)."""
     adapter = adapter or SalesforceAdapter(settings)
+    requirements = requirements_for(settings)
     checks: list[Check] = []
-    for sobject in objects():
+    for sobject in objects(requirements):
         try:
             describe: dict[str, Any] | None = adapter.describe(sobject)
         except RequestRejected as exc:
             if exc.status != 404:
                 raise
             describe = None
-        checks.extend(check_describe(sobject, describe))
+        checks.extend(check_describe(sobject, describe, requirements))
     return DoctorReport(ok=all(c.status == "present" for c in checks), checks=checks)

@@ -18,6 +18,17 @@ from pathlib import Path
 
 METADATA_DIR = Path(__file__).resolve().parent.parent / "salesforce"
 OBJECTS_DIR = METADATA_DIR / "main" / "default" / "objects"
+EXTENSION_DIRS = ("cpq", "zuora")
+"""Package directories beside `main` that add fields to a quoting package's
+objects (deployed only where that package is installed)."""
+
+
+def _objects_dirs(objects_dir: Path | None) -> list[Path]:
+    if objects_dir is not None:
+        return [objects_dir]
+    return [OBJECTS_DIR] + [METADATA_DIR / d / "default" / "objects" for d in EXTENSION_DIRS]
+
+
 _NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
 
 DESCRIBE_TYPES = {
@@ -46,6 +57,7 @@ class CustomField:
     describe_type: str
     calculated: bool
     path: Path
+    reference_to: str | None = None
 
     @property
     def relative_path(self) -> str:
@@ -63,10 +75,15 @@ def _text(root: ET.Element, tag: str) -> str | None:
 
 
 @cache
-def custom_fields(objects_dir: Path = OBJECTS_DIR) -> tuple[CustomField, ...]:
-    """Every `<Object>/fields/<Field>.field-meta.xml`, sorted by object and field."""
+def custom_fields(objects_dir: Path | None = None) -> tuple[CustomField, ...]:
+    """Every `<Object>/fields/<Field>.field-meta.xml` (of `main` and the
+    quoting packages' directories unless `objects_dir` is given), sorted by
+    directory, object and field."""
     found: list[CustomField] = []
-    for path in sorted(objects_dir.glob("*/fields/*.field-meta.xml")):
+    paths = [
+        p for d in _objects_dirs(objects_dir) for p in sorted(d.glob("*/fields/*.field-meta.xml"))
+    ]
+    for path in paths:
         sobject = path.parent.parent.name
         if sobject.endswith("__mdt"):
             continue
@@ -87,17 +104,19 @@ def custom_fields(objects_dir: Path = OBJECTS_DIR) -> tuple[CustomField, ...]:
                 describe_type=DESCRIBE_TYPES[kind],
                 calculated=_text(root, "formula") is not None,
                 path=path,
+                reference_to=_text(root, "referenceTo"),
             )
         )
     return tuple(found)
 
 
-def custom_objects(objects_dir: Path = OBJECTS_DIR) -> tuple[str, ...]:
+def custom_objects(objects_dir: Path | None = None) -> tuple[str, ...]:
     """The custom objects the metadata creates (`<Name>__c/<Name>__c.object-meta.xml`)."""
     return tuple(
         sorted(
             p.parent.name
-            for p in objects_dir.glob("*__c/*.object-meta.xml")
+            for d in _objects_dirs(objects_dir)
+            for p in d.glob("*__c/*.object-meta.xml")
             if p.name == f"{p.parent.name}.object-meta.xml"
         )
     )

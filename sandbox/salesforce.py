@@ -202,6 +202,8 @@ def create_salesforce_app(state: SandboxState) -> FastAPI:
             return await call_next(request)
         if bearer(request.headers.get("authorization")) != state.salesforce_session:
             return error_response(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        query = f"?{request.url.query}" if request.url.query else ""
+        state.api_calls.append(f"{request.method} {request.url.path}{query}")
         return await call_next(request)
 
     def known_user(username: str) -> bool:

@@ -65,16 +65,26 @@ reference it.
 
 Every object also carries CreatedDate and LastModifiedDate, which, like Id,
 cannot be written.
+
+Beside the submission JSON, every seeded opportunity is also kept in
+objects through the sandbox's quote mapping (`mapped_records`): the
+booking facts on the Opportunity and Account, the primary quote (Quote,
+SBQQ__Quote__c or zqu__Quote__c) with its Contacts, and Files
+(ContentDocumentLink -> ContentVersion) for the order form, PO, PO waiver
+and tax-exempt certificate; that is what the `objects` source reads.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import secrets
 import string
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+from activities.salesforce_mapping import FileMatch, ObjectsMapping
 from domain.models import Opportunity
 from sandbox.metadata import custom_fields, custom_objects
 
@@ -101,13 +111,126 @@ _STANDARD: dict[str, dict[str, FieldType]] = {
     "Account": {"Id": "id", "Name": "string", "BillingCountry": "string"},
     "User": {"Id": "id", "Name": "string", "Email": "string", "IsActive": "boolean"},
     "FeedItem": {"Id": "id", "ParentId": "reference", "Body": "textarea", "Type": "picklist"},
+    "Contact": {
+        "Id": "id",
+        "Name": "string",
+        "Email": "string",
+        "AccountId": "reference",
+        "MailingStreet": "textarea",
+        "MailingCity": "string",
+        "MailingPostalCode": "string",
+        "MailingCountry": "string",
+    },
+    "Quote": {
+        "Id": "id",
+        "Name": "string",
+        "QuoteNumber": "string",
+        "OpportunityId": "reference",
+        "ContactId": "reference",
+        "IsSyncing": "boolean",
+    },
+    "ContentDocumentLink": {
+        "Id": "id",
+        "LinkedEntityId": "reference",
+        "ContentDocumentId": "reference",
+        "ShareType": "picklist",
+    },
+    "ContentVersion": {
+        "Id": "id",
+        "Title": "string",
+        "PathOnClient": "string",
+        "ContentDocumentId": "reference",
+        "IsLatest": "boolean",
+    },
 }
 """Standard fields, as every org has them. Custom fields and objects come
 from the shipped metadata (`sandbox.metadata`), so they cannot drift."""
 
+PACKAGED: dict[str, dict[str, FieldType]] = {
+    "SBQQ__Quote__c": {
+        "Id": "id",
+        "Name": "string",
+        "SBQQ__Opportunity2__c": "reference",
+        "SBQQ__Primary__c": "boolean",
+        "SBQQ__PrimaryContact__c": "reference",
+        "SBQQ__StartDate__c": "date",
+        "SBQQ__EndDate__c": "date",
+        "SBQQ__SubscriptionTerm__c": "double",
+        "SBQQ__PaymentTerms__c": "picklist",
+    },
+    "zqu__Quote__c": {
+        "Id": "id",
+        "Name": "string",
+        "zqu__Opportunity__c": "reference",
+        "zqu__Primary__c": "boolean",
+        "zqu__Number__c": "string",
+        "zqu__SoldToContact__c": "reference",
+        "zqu__BillToContact__c": "reference",
+        "zqu__StartDate__c": "date",
+        "zqu__SubscriptionTermEndDate__c": "date",
+        "zqu__InitialTerm__c": "double",
+        "zqu__PaymentTerm__c": "picklist",
+    },
+}
+"""Managed-package objects the ready mappings read (Salesforce CPQ, Zuora
+Quotes), with the package's own fields: an org gets them by installing the
+package, not from our metadata. Fields we add to them come from
+`salesforce/cpq` and `salesforce/zuora` like every other custom field."""
+
+PACKAGED_FIELDS = frozenset((o, f) for o, fields in PACKAGED.items() for f in fields)
+
+_STANDARD_LOOKUPS: dict[tuple[str, str], str] = {
+    ("Opportunity", "AccountId"): "Account",
+    ("Opportunity", "OwnerId"): "User",
+    ("Contact", "AccountId"): "Account",
+    ("Quote", "OpportunityId"): "Opportunity",
+    ("Quote", "ContactId"): "Contact",
+    ("SBQQ__Quote__c", "SBQQ__Opportunity2__c"): "Opportunity",
+    ("SBQQ__Quote__c", "SBQQ__PrimaryContact__c"): "Contact",
+    ("zqu__Quote__c", "zqu__Opportunity__c"): "Opportunity",
+    ("zqu__Quote__c", "zqu__SoldToContact__c"): "Contact",
+    ("zqu__Quote__c", "zqu__BillToContact__c"): "Contact",
+}
+
+CHILDREN: dict[str, dict[str, tuple[str, str]]] = {
+    "Opportunity": {
+        "Quotes": ("Quote", "OpportunityId"),
+        "SBQQ__Quotes2__r": ("SBQQ__Quote__c", "SBQQ__Opportunity2__c"),
+        "zqu__Quotes__r": ("zqu__Quote__c", "zqu__Opportunity__c"),
+        "ContentDocumentLinks": ("ContentDocumentLink", "LinkedEntityId"),
+    }
+}
+"""Parent-to-child relationships the sandbox answers as SOQL subqueries:
+relationship name -> (child object, the child's lookup to the parent)."""
+
+
+def _relationship_name(field: str) -> str:
+    """The child-to-parent relationship name of a lookup field (`AccountId` ->
+    `Account`, `X__c` -> `X__r`), as Salesforce names them."""
+    if field.endswith("__c"):
+        return field[:-3] + "__r"
+    return field[:-2] if field.endswith("Id") else field
+
+
+def _parents() -> dict[str, dict[str, tuple[str, str]]]:
+    """sObject -> relationship name -> (lookup field, parent object)."""
+    lookups = dict(_STANDARD_LOOKUPS)
+    for custom in custom_fields():
+        if custom.reference_to:
+            lookups[(custom.sobject, custom.name)] = custom.reference_to
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    for (sobject, name), target in lookups.items():
+        found.setdefault(sobject, {})[_relationship_name(name)] = (name, target)
+    return found
+
+
+PARENTS = _parents()
+
 
 def _schema() -> dict[str, dict[str, FieldType]]:
-    objects: dict[str, dict[str, FieldType]] = {k: dict(v) for k, v in _STANDARD.items()}
+    objects: dict[str, dict[str, FieldType]] = {
+        k: dict(v) for k, v in {**_STANDARD, **PACKAGED}.items()
+    }
     for custom in custom_objects():
         objects.setdefault(custom, {"Id": "id", "Name": "string"})
     for field in custom_fields():
@@ -130,6 +253,12 @@ REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "User": ("Name", "Email"),
     "FeedItem": ("ParentId", "Body"),
     "Subscription__c": ("Name",),
+    "Contact": ("Name",),
+    "Quote": ("Name", "OpportunityId"),
+    "ContentDocumentLink": ("LinkedEntityId", "ContentDocumentId"),
+    "ContentVersion": ("Title",),
+    "SBQQ__Quote__c": (),
+    "zqu__Quote__c": (),
 }
 ID_PREFIX = {
     "Opportunity": "006",
@@ -137,6 +266,13 @@ ID_PREFIX = {
     "User": "005",
     "FeedItem": "0D5",
     "Subscription__c": "a1S",
+    "Contact": "003",
+    "Quote": "0Q0",
+    "ContentDocumentLink": "06A",
+    "ContentVersion": "068",
+    "ContentDocument": "069",
+    "SBQQ__Quote__c": "a0q",
+    "zqu__Quote__c": "a0z",
 }
 
 SEEDED_STAGE = "6-Awaiting Signature"
@@ -252,3 +388,174 @@ def records_for(opportunity: Opportunity, stamp: str) -> dict[str, dict[str, Any
             **audit,
         },
     }
+
+
+def _seeded_id(sobject: str, *parts: str) -> str:
+    """A stable id for a record seeded for an opportunity, so seeding again
+    upserts it instead of adding another."""
+    digest = hashlib.sha256("/".join((sobject, *parts)).encode()).hexdigest()
+    return ID_PREFIX[sobject] + digest[:15]
+
+
+def _true_field(condition: str) -> str | None:
+    """The field of a primary-quote condition `Field = true`, set when seeding."""
+    field, _, value = condition.partition("=")
+    return field.strip() if value.strip().lower() == "true" else None
+
+
+def _file_title(match: FileMatch, wanted: str) -> str:
+    """A File title `match` recognises, `wanted` when it does."""
+    if match.title is None or fnmatch.fnmatch(wanted.lower(), match.title.lower()):
+        return wanted
+    return match.title.replace("*", "").replace("?", "_") or wanted
+
+
+def mapped_records(
+    opportunity: Opportunity, stamp: str, mapping: ObjectsMapping
+) -> list[tuple[str, dict[str, Any]]]:
+    """What a seeded opportunity becomes in an org that keeps its facts in
+    objects, through `mapping` (the inverse of the adapter's `objects`
+    reading): booking facts on the Opportunity and Account, the primary quote
+    with its Contacts, and Files (ContentDocumentLink -> ContentVersion) for
+    the order form, the PO (with what it shows), a PO waiver and a tax-exempt
+    certificate. The Opportunity and Account entries carry only the mapped
+    fields, merged into `records_for`'s."""
+    audit = {"CreatedDate": stamp, "LastModifiedDate": stamp}
+    opp_id = opportunity.id
+    o = mapping.opportunity
+    opp_fields: dict[str, Any] = {"Id": opp_id, o.sales_route: opportunity.sales_route.value}
+    opp_fields[o.deployment] = opportunity.deployment.value
+    for attr, value in (
+        ("eula_accepted", bool(opportunity.eula_accepted)),
+        ("private_offer_accepted", bool(opportunity.private_offer_accepted)),
+        ("msa_in_place", opportunity.msa_in_place),
+        ("po_required", opportunity.po_required),
+        ("tax_removed", opportunity.tax_removed),
+        ("partner_signed", opportunity.order_form.partner_signed),
+    ):
+        field = getattr(o, attr)
+        if field:
+            opp_fields[field] = value
+    a = mapping.account
+    account: dict[str, Any] = {"Id": opportunity.account.id, a.country: opportunity.account.country}
+    account[a.region] = opportunity.account.region.value
+    if a.vat_id:
+        account[a.vat_id] = opportunity.vat_id
+    out: list[tuple[str, dict[str, Any]]] = [("Opportunity", opp_fields), ("Account", account)]
+
+    q = mapping.quote
+    quote = opportunity.quote
+    sobject = q.sobject
+    _, opp_lookup = CHILDREN["Opportunity"][q.relationship]
+    record: dict[str, Any] = {
+        "Id": _seeded_id(sobject, opp_id, "quote"),
+        "Name": quote.number,
+        opp_lookup: opp_id,
+        q.number: quote.number,
+        q.start_date: quote.start_date.isoformat(),
+        **audit,
+    }
+    primary = _true_field(q.primary)
+    if primary:
+        record[primary] = True
+    if q.end_date:
+        record[q.end_date] = quote.end_date.isoformat()
+    if q.term_months:
+        months = (quote.end_date.year - quote.start_date.year) * 12 + (
+            quote.end_date.month - quote.start_date.month
+        )
+        record[q.term_months] = float(
+            months + (1 if quote.end_date.day >= quote.start_date.day else 0)
+        )
+    if q.payment_terms:
+        record[q.payment_terms] = quote.payment_terms
+    if q.selling_entity:
+        record[q.selling_entity] = quote.selling_entity
+    c = mapping.contact
+    for role, relationship in mapping.contact_roles().items():
+        contact = getattr(quote, role)
+        lookup = q.lookup_field(relationship)
+        if lookup in record:
+            continue  # the invoice owner read through the bill-to lookup
+        contact_id = _seeded_id("Contact", opp_id, role)
+        address = contact.address
+        out.append(
+            (
+                "Contact",
+                {
+                    "Id": contact_id,
+                    "AccountId": opportunity.account.id,
+                    c.name: contact.name or role,
+                    c.email: contact.email,
+                    c.street: address.street,
+                    c.city: address.city,
+                    c.postal_code: address.postal_code,
+                    c.country: address.country,
+                    **audit,
+                },
+            )
+        )
+        record[lookup] = contact_id
+    out.append((sobject, record))
+
+    files: list[tuple[str, FileMatch, dict[str, Any]]] = []
+    f = mapping.files
+    if opportunity.order_form.attached:
+        signed: dict[str, Any] = {"Title": f"Order Form {quote.number}"}
+        form = opportunity.order_form
+        for attr in ("signer_name", "signer_title", "signer_company", "signed_date"):
+            field = getattr(mapping.order_form, attr)
+            value = getattr(form, attr)
+            if field:
+                signed[field] = value.isoformat() if isinstance(value, date) else value
+        files.append(("order_form", f.order_form, signed))
+    if opportunity.po is not None:
+        po = opportunity.po
+        shown: dict[str, Any] = {"Title": f"PO-{po.number or quote.number}"}
+        for attr in (
+            "number",
+            "amount",
+            "currency",
+            "quote_number",
+            "payment_terms",
+            "selling_entity",
+        ):
+            field = getattr(mapping.po, attr)
+            if field:
+                shown[field] = getattr(po, attr)
+        files.append(("po", f.po, shown))
+    if opportunity.po_waiver_attached:
+        files.append(("po_waiver", f.po_waiver, {"Title": "PO Waiver"}))
+    if opportunity.tax_exempt_certificate_attached:
+        files.append(("tax_exempt", f.tax_exempt_certificate, {"Title": "Tax Exempt Certificate"}))
+    for kind, match, values in files:
+        document_id = _seeded_id("ContentDocument", opp_id, kind)
+        values["Title"] = _file_title(match, values["Title"])
+        if match.field and match.value is not None:
+            values[match.field] = match.value
+        out.append(
+            (
+                "ContentVersion",
+                {
+                    "Id": _seeded_id("ContentVersion", opp_id, kind),
+                    "ContentDocumentId": document_id,
+                    "IsLatest": True,
+                    "PathOnClient": values["Title"] + ".pdf",
+                    **values,
+                    **audit,
+                },
+            )
+        )
+        out.append(
+            (
+                "ContentDocumentLink",
+                {
+                    "Id": _seeded_id("ContentDocumentLink", opp_id, kind),
+                    "LinkedEntityId": opp_id,
+                    "ContentDocumentId": document_id,
+                    "ShareType": "V",
+                    **audit,
+                },
+            )
+        )
+    return out

@@ -26,6 +26,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from activities.salesforce_mapping import ObjectsMapping, resolve_mapping
 from sandbox.chat import WEBHOOK_PATH
 from sandbox.license_service import create_license_app
 from sandbox.oauth import ensure_connected_app, new_consumer_key
@@ -163,8 +164,13 @@ class Sandbox:
         license_port: int = 0,
         query_page_size: int = 2000,
         schema_changes: dict[str, str | None] | None = None,
+        quote_mapping: ObjectsMapping | str = "standard_quote",
     ) -> None:
         self.home = Path(home)
+        self.quote_mapping = resolve_mapping(quote_mapping)
+        """How seeded opportunities are kept in objects (the quote object,
+        Contacts, Files), beside the submission JSON: an org using that
+        quoting tool."""
         self.schema_changes = dict(schema_changes or {})
         """Describe differences from the shipped metadata ("Object.Field" ->
         type, or None for a missing field): an org not fully deployed."""
@@ -191,7 +197,8 @@ class Sandbox:
             return self.info
         self.home.mkdir(parents=True, exist_ok=True)
         tls = ensure_tls(self.home)
-        store = Store(self.home / "sandbox.db")
+        store = Store(self.home / "sandbox.db", mapping=self.quote_mapping)
+        store.ensure_objects()
         state = SandboxState(
             store=store,
             session_id=store.meta(
@@ -311,11 +318,19 @@ def run_sandbox(
     seed_demo: bool = True,
     on_ready: Callable[[SandboxInfo, list[str]], None] | None = None,
     schema_changes: dict[str, str | None] | None = None,
+    quote_mapping: ObjectsMapping | str = "standard_quote",
 ) -> None:
     """Run in the foreground until SIGINT or SIGTERM. An empty sandbox gets the
-    demo data when `seed_demo`; `on_ready(info, seeded_ids)` announces it."""
+    demo data when `seed_demo`; `on_ready(info, seeded_ids)` announces it.
+    Opportunities are kept in objects through `quote_mapping`."""
     sandbox = Sandbox(
-        home, host, salesforce_port, support_desk_port, license_port, schema_changes=schema_changes
+        home,
+        host,
+        salesforce_port,
+        support_desk_port,
+        license_port,
+        schema_changes=schema_changes,
+        quote_mapping=quote_mapping,
     )
     info = sandbox.start()
     stopping = threading.Event()

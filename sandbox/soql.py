@@ -8,6 +8,13 @@ with conditions `f = 'str' | number | true | false | null | 2026-12-01`,
 Anything else (OR, relationship fields, functions, subqueries, OFFSET...)
 is refused with MALFORMED_QUERY naming what is not supported, so a test
 finds out at once instead of getting a silently wrong answer.
+
+The select list also takes child-to-parent dot paths through lookups
+(`Account.Name`, `OM_Bill_To_Contact__r.MailingCity`) and parent-to-child
+subqueries over the relationships in `sandbox.schema.CHILDREN`
+(`(SELECT ContentDocumentId FROM ContentDocumentLinks)`, with their own
+WHERE, ORDER BY and LIMIT), so one opportunity's facts are one query, as
+in Salesforce. Conditions stay on the object's own fields.
 """
 
 from __future__ import annotations
@@ -17,7 +24,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sandbox.schema import SOBJECTS, canonical_field, canonical_sobject, sf_datetime
+from sandbox.schema import (
+    CHILDREN,
+    PARENTS,
+    SOBJECTS,
+    canonical_field,
+    canonical_sobject,
+    sf_datetime,
+)
 
 
 class SoqlError(ValueError):
@@ -46,6 +60,13 @@ class Query:
     limit: int | None = None
     count: bool = False
     """`SELECT COUNT()`: the answer is the number of matches, no records."""
+    paths: tuple[tuple[tuple[str, str, str], ...], ...] = ()
+    """Dot paths: per path, its hops (relationship, lookup field, parent
+    object) and, as the last hop, ("", field, object)."""
+    children: tuple[tuple[str, str, Query], ...] = ()
+    """Subqueries: (relationship name, the child's lookup field, the query)."""
+    relationship: str = ""
+    """A subquery's relationship name (its FROM)."""
 
 
 _TOKEN = re.compile(
@@ -177,26 +198,115 @@ def parse(soql: str) -> Query:
     """Parse `soql`; raise `SoqlError` (MALFORMED_QUERY, INVALID_TYPE or
     INVALID_FIELD) for anything outside the supported subset."""
     p = _Parser(soql)
+    query = _query(p, None)
+    rest = p.peek()
+    if rest is not None:
+        word = rest.text.upper()
+        if word in _UNSUPPORTED_CLAUSES:
+            raise SoqlError(
+                "MALFORMED_QUERY", f"{_UNSUPPORTED_CLAUSES[word]} is not supported by the sandbox"
+            )
+        raise SoqlError("MALFORMED_QUERY", f"unexpected '{rest.text}' in query")
+    return query
+
+
+def _select_item(p: _Parser) -> str | list[_Token]:
+    """A field or dot path, or a subquery's tokens (without its parentheses)."""
+    token = p.peek()
+    if token is not None and token.kind == "punct" and token.text == "(":
+        p.pos += 1
+        start, depth = p.pos, 1
+        while depth:
+            inner = p.next("')' closing the subquery")
+            if inner.kind == "punct" and inner.text in "()":
+                depth += 1 if inner.text == "(" else -1
+        return p.tokens[start : p.pos - 1]
+    token = p.next("a field name")
+    if token.kind != "word":
+        raise SoqlError("MALFORMED_QUERY", f"expected a field name, found '{token.text}'")
+    following = p.peek()
+    if following is not None and following.kind == "punct" and following.text == "(":
+        raise SoqlError(
+            "MALFORMED_QUERY", f"function {token.text.upper()}() is not supported by the sandbox"
+        )
+    return token.text
+
+
+def _path(sobject: str, text: str) -> tuple[tuple[str, str, str], ...]:
+    """The hops of a dot path from `sobject` (INVALID_FIELD naming what is unknown)."""
+    *relationships, field = text.split(".")
+    hops: list[tuple[str, str, str]] = []
+    current = sobject
+    for name in relationships:
+        known = PARENTS.get(current, {})
+        relationship = next((r for r in known if r.lower() == name.lower()), None)
+        if relationship is None:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"Didn't understand relationship '{name}' in field path '{text}'. "
+                f"{current} has no such relationship.",
+            )
+        lookup, target = known[relationship]
+        hops.append((relationship, lookup, current))
+        current = target
+    canonical = canonical_field(current, field)
+    if canonical is None:
+        raise SoqlError("INVALID_FIELD", f"No such column '{field}' on entity '{current}'")
+    hops.append(("", canonical, current))
+    return tuple(hops)
+
+
+def _query(p: _Parser, parent: str | None) -> Query:
+    """One SELECT; `parent` is the outer object when this is a subquery."""
     p.expect_keyword("SELECT")
-    count = _count_function(p)
-    raw_fields = [] if count else [p.field_name(None)]
+    count = parent is None and _count_function(p)
+    raw: list[str | list[_Token]] = [] if count else [_select_item(p)]
     while not count and p.punct(","):
-        raw_fields.append(p.field_name(None))
+        raw.append(_select_item(p))
     p.expect_keyword("FROM")
     token = p.next("an sObject name")
-    sobject = canonical_sobject(token.text) if token.kind == "word" else None
-    if sobject is None:
-        raise SoqlError(
-            "INVALID_TYPE",
-            f"sObject type '{token.text}' is not supported. "
-            f"The sandbox knows {', '.join(SOBJECTS)}.",
-        )
-    fields = []
-    for name in raw_fields:
-        canonical = canonical_field(sobject, name)
-        if canonical is None:
-            raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{sobject}'")
-        fields.append(canonical)
+    relationship_used = ""
+    if parent is not None:
+        children = CHILDREN.get(parent, {})
+        relationship = next((r for r in children if r.lower() == token.text.lower()), None)
+        if relationship is None:
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"Didn't understand relationship '{token.text}' in FROM part of query call. "
+                f"{parent} has no such child relationship.",
+            )
+        sobject, _ = children[relationship]
+        relationship_used = relationship
+    else:
+        found = canonical_sobject(token.text) if token.kind == "word" else None
+        if found is None:
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"sObject type '{token.text}' is not supported. "
+                f"The sandbox knows {', '.join(SOBJECTS)}.",
+            )
+        sobject = found
+    fields: list[str] = []
+    paths: list[tuple[tuple[str, str, str], ...]] = []
+    subqueries: list[tuple[str, str, Query]] = []
+    for item in raw:
+        if isinstance(item, list):
+            if parent is not None:
+                raise SoqlError("MALFORMED_QUERY", "nested subqueries are not supported")
+            inner = _Parser("")
+            inner.tokens = item
+            sub = _query(inner, sobject)
+            left = inner.peek()
+            if left is not None:
+                raise SoqlError("MALFORMED_QUERY", f"unexpected '{left.text}' in subquery")
+            subqueries.append((sub.relationship, CHILDREN[sobject][sub.relationship][1], sub))
+        elif "." in item:
+            paths.append(_path(sobject, item))
+        else:
+            canonical = canonical_field(sobject, item)
+            if canonical is None:
+                raise SoqlError("INVALID_FIELD", f"No such column '{item}' on entity '{sobject}'")
+            fields.append(canonical)
     where: list[Condition] = []
     if p.keyword("WHERE"):
         where.append(_condition(p, sobject))
@@ -216,15 +326,18 @@ def parse(soql: str) -> Query:
         if token.kind != "number" or not token.text.isdigit():
             raise SoqlError("MALFORMED_QUERY", f"LIMIT needs a whole number, found '{token.text}'")
         limit = int(token.text)
-    rest = p.peek()
-    if rest is not None:
-        word = rest.text.upper()
-        if word in _UNSUPPORTED_CLAUSES:
-            raise SoqlError(
-                "MALFORMED_QUERY", f"{_UNSUPPORTED_CLAUSES[word]} is not supported by the sandbox"
-            )
-        raise SoqlError("MALFORMED_QUERY", f"unexpected '{rest.text}' in query")
-    return Query(sobject, tuple(fields), tuple(where), order_by, descending, limit, count)
+    return Query(
+        sobject,
+        tuple(fields),
+        tuple(where),
+        order_by,
+        descending,
+        limit,
+        count,
+        tuple(paths),
+        tuple(subqueries),
+        relationship_used,
+    )
 
 
 def _count_function(p: _Parser) -> bool:

@@ -40,6 +40,9 @@ class SandboxState:
     token_requests: int = 0
     bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
     """Bulk API 2.0 query jobs and their results (`sandbox.bulk`)."""
+    api_calls: list[str] = field(default_factory=list)
+    """"METHOD path?query" of every authorised REST API call, in order: the
+    tests count what one opportunity costs."""
     schema_changes: dict[str, str | None] = field(default_factory=dict)
     """"Object.Field" -> the type describe answers, or None to leave it out:
     an org that lacks a shipped field or has it with another type."""

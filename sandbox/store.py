@@ -15,13 +15,22 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from activities.salesforce_mapping import STANDARD_QUOTE, ObjectsMapping
 from domain.models import Opportunity
-from sandbox.schema import CLOSED_WON, derive_opportunity_flags, records_for, sf_datetime
-from sandbox.soql import Query
+from sandbox.schema import (
+    CHILDREN,
+    CLOSED_WON,
+    derive_opportunity_flags,
+    mapped_records,
+    records_for,
+    sf_datetime,
+)
+from sandbox.soql import Condition, Query
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,10 +103,15 @@ class IdempotencyMismatch(Exception):
 class Store:
     """Thread-safe access to the sandbox database."""
 
-    def __init__(self, path: Path, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, path: Path, clock: Clock = utc_now, mapping: ObjectsMapping = STANDARD_QUOTE
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.clock = clock
+        self.mapping = mapping
+        """How seeded opportunities are stored in objects (the quote object,
+        Contacts, Files) beside the submission JSON."""
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -251,7 +265,52 @@ class Store:
         sql = ["SELECT json_extract(data, '$.Id'"]
         sql += [f", '$.{field}'" for field in query.fields]
         sql.append(f") FROM sobjects WHERE type = '{query.sobject}'")
-        return self._run(query, sql)
+        rows = self._run(query, sql)
+        if query.paths or query.children:
+            with self._lock:
+                for record_id, record in rows:
+                    self._relate(query, record_id, record)
+        return rows
+
+    def _relate(self, query: Query, record_id: str, record: dict[str, Any]) -> None:
+        """Add `query`'s dot paths (nested parent records, null when the lookup
+        is empty) and subqueries (`{"totalSize", "done", "records"}`, null when
+        nothing matches) to one selected record, as Salesforce answers them."""
+        stored = self.get(query.sobject, record_id) or {}
+        for path in query.paths:
+            source, into = stored, record
+            for relationship, lookup, _ in path[:-1]:
+                parent_id = source.get(lookup)
+                parent = self.get_any(parent_id) if isinstance(parent_id, str) else None
+                if parent is None:
+                    into[relationship] = None
+                    break
+                if not isinstance(into.get(relationship), dict):
+                    into[relationship] = {"attributes": {"type": parent[0]}}
+                source, into = parent[1], into[relationship]
+            else:
+                field = path[-1][1]
+                into[field] = source.get(field)
+        for relationship, lookup, sub in query.children:
+            linked = Condition(lookup, "=", record_id)
+            found = self.query(replace(sub, where=(*sub.where, linked)))
+            record[relationship] = (
+                {
+                    "totalSize": len(found),
+                    "done": True,
+                    "records": [{"attributes": {"type": sub.sobject}, **r} for _, r in found],
+                }
+                if found
+                else None
+            )
+
+    def get_any(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(sObject, record) of an id whatever its object: how a lookup is followed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT type, data FROM sobjects WHERE id = ?", (record_id,)
+            ).fetchone()
+        return (str(row[0]), json.loads(row[1])) if row else None
 
     def _count_matching(self, query: Query) -> list[tuple[str, dict[str, Any]]]:
         """`SELECT COUNT()`: as many (Id, {}) pairs as records match, counted in SQL."""
@@ -345,6 +404,14 @@ class Store:
         for opportunity in opportunities:
             for sobject, record in records_for(opportunity, stamp).items():
                 rows[(sobject, record["Id"])] = record
+            for sobject, record in mapped_records(opportunity, stamp, self.mapping):
+                key = (sobject, record["Id"])
+                if sobject in ("Opportunity", "Account"):
+                    rows[key].update(record)
+                else:
+                    rows[key] = record
+        # A seeded opportunity's earlier quotes and Files are replaced, not kept.
+        stale = [(child, lookup) for child, lookup in CHILDREN["Opportunity"].values()]
         placeholder_accounts = []
         for sobject, record in extra_records:
             if sobject == "Account":
@@ -355,6 +422,12 @@ class Store:
                 derive_opportunity_flags(record)
             rows[(sobject, record["Id"])] = record
         with self._tx() as db:
+            for child, lookup in stale:
+                db.executemany(
+                    f"DELETE FROM sobjects WHERE type = '{child}' "
+                    f"AND json_extract(data, '$.{lookup}') = ?",
+                    [(o.id,) for o in opportunities],
+                )
             db.executemany(
                 "INSERT INTO sobjects (type, id, data) VALUES (?, ?, ?) "
                 "ON CONFLICT (type, id) DO NOTHING",
@@ -383,6 +456,47 @@ class Store:
                     "ON CONFLICT (opportunity_id) DO UPDATE SET auto_deliver = 1",
                     (opportunity_id,),
                 )
+
+    def ensure_objects(self) -> int:
+        """Keep opportunities stored before this mapping was used (an older
+        sandbox home, another mapping) readable by the `objects` source: write
+        their quote, Contacts, Files and booking facts through `self.mapping`
+        from their submission JSON, once per mapping. Approval state is not
+        touched. Returns how many opportunities were filled in."""
+        key = f"objects_mapping:{self.mapping.name}"
+        with self._lock:
+            done = self._db.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone()
+            if done:
+                return 0
+            rows = self._db.execute(
+                "SELECT json_extract(data, '$.OM_Submission__c') FROM sobjects "
+                "WHERE type = 'Opportunity' "
+                "AND json_extract(data, '$.OM_Submission__c') IS NOT NULL"
+            ).fetchall()
+        stamp = sf_datetime(self.clock())
+        filled = 0
+        with self._tx() as db:
+            for (raw,) in rows:
+                try:
+                    opportunity = Opportunity.model_validate_json(raw)
+                except ValueError:
+                    continue  # not a submission the rules could read either
+                for sobject, record in mapped_records(opportunity, stamp, self.mapping):
+                    if sobject in ("Opportunity", "Account"):
+                        db.execute(
+                            "UPDATE sobjects SET data = json_patch(data, ?) "
+                            "WHERE type = ? AND id = ?",
+                            (json.dumps(record), sobject, record["Id"]),
+                        )
+                    else:
+                        db.execute(
+                            "INSERT INTO sobjects (type, id, data) VALUES (?, ?, ?) "
+                            "ON CONFLICT (type, id) DO UPDATE SET data = excluded.data",
+                            (sobject, record["Id"], json.dumps(record)),
+                        )
+                filled += 1
+            db.execute("INSERT INTO meta (key, value) VALUES (?, 'done')", (key,))
+        return filled
 
     # -- licenses ---------------------------------------------------------
 

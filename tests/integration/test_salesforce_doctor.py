@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from loadtest.ports import free_ports
-from om.salesforce_doctor import REQUIREMENTS, objects
+from om.salesforce_doctor import REQUIREMENTS, objects, requirements_for
 from om.settings import load_settings
 from sandbox.server import Sandbox, SandboxInfo
 
@@ -187,3 +187,92 @@ def test_om_sandbox_refuses_an_unknown_field_in_one_line(tmp_path: Path):
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert "--without-field" in lines[0] and "Nope__c" in lines[0]
     assert not (tmp_path / "home" / "sandbox.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("mapping", "quote_field"),
+    [
+        ("standard_quote", "Quote.OM_Start_Date__c"),
+        ("salesforce_cpq", "SBQQ__Quote__c.SBQQ__StartDate__c"),
+        ("zuora_quotes", "zqu__Quote__c.zqu__StartDate__c"),
+    ],
+)
+def test_with_the_objects_source_the_doctor_checks_the_mapped_objects(
+    om_home: SandboxInfo,
+    doctor_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    mapping: str,
+    quote_field: str,
+):
+    monkeypatch.setenv("OM_SALESFORCE__SOURCE", "objects")
+    monkeypatch.setenv("OM_SALESFORCE__MAPPING", mapping)
+    load_settings.cache_clear()
+    result = runner.invoke(app, ["salesforce", "doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    items = {c["item"] for c in json.loads(result.stdout)["checks"]}
+    settings = load_settings().salesforce
+    assert {f"{r.sobject}.{r.field}" for r in requirements_for(settings)} <= items
+    assert {quote_field, "Contact.MailingCity", "Account.OM_VAT_Id__c"} <= items
+    assert {"ContentVersion.OM_PO_Number__c", "ContentVersion.OM_Signer_Name__c"} <= items
+    others = {"Quote", "SBQQ__Quote__c", "zqu__Quote__c"} - {quote_field.split(".")[0]}
+    assert not {item.split(".")[0] for item in items} & others
+
+
+@pytest.mark.parametrize(
+    ("mapping", "changed_sandbox", "expected"),
+    [
+        (
+            "standard_quote",
+            {"Quote.OM_Start_Date__c": None},
+            {
+                "Quote.OM_Start_Date__c": (
+                    "missing",
+                    "salesforce/main/default/objects/Quote/fields/OM_Start_Date__c.field-meta.xml",
+                )
+            },
+        ),
+        (
+            "salesforce_cpq",
+            {
+                "SBQQ__Quote__c.OM_Bill_To_Contact__c": None,
+                "SBQQ__Quote__c.SBQQ__StartDate__c": None,
+            },
+            {
+                "SBQQ__Quote__c.OM_Bill_To_Contact__c": (
+                    "missing",
+                    "salesforce/cpq/default/objects/SBQQ__Quote__c/fields/"
+                    "OM_Bill_To_Contact__c.field-meta.xml",
+                ),
+                "SBQQ__Quote__c.SBQQ__StartDate__c": ("missing", "SBQQ managed package"),
+            },
+        ),
+        (
+            "zuora_quotes",
+            {"zqu__Quote__c.zqu__StartDate__c": "string", "Contact.MailingCity": None},
+            {
+                "zqu__Quote__c.zqu__StartDate__c": ("wrong_type", "string, expected date"),
+                "Contact.MailingCity": ("missing", "standard field"),
+            },
+        ),
+    ],
+    indirect=["changed_sandbox"],
+)
+def test_the_mapped_quote_objects_missing_and_wrong_fields_are_named(
+    changed_sandbox: SandboxInfo,
+    doctor_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    mapping: str,
+    expected: dict[str, tuple[str, str]],
+):
+    monkeypatch.setenv("OM_SALESFORCE__SOURCE", "objects")
+    monkeypatch.setenv("OM_SALESFORCE__MAPPING", mapping)
+    load_settings.cache_clear()
+    result = runner.invoke(app, ["salesforce", "doctor", "--json"])
+    assert result.exit_code == 1, result.output
+    problems = {
+        c["item"]: c for c in json.loads(result.stdout)["checks"] if c["status"] != "present"
+    }
+    assert set(problems) == set(expected)
+    for item, (status, detail) in expected.items():
+        assert problems[item]["status"] == status
+        assert detail in problems[item]["detail"], problems[item]

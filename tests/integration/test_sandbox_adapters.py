@@ -35,6 +35,7 @@ from domain.messages import (
 )
 from domain.models import Opportunity
 from domain.requirements import check_booking_requirements
+from om.settings import Settings
 from sandbox.client import SandboxAdminClient, SandboxAdminError
 from sandbox.seed import load_demo_seed
 from sandbox.server import Sandbox
@@ -53,9 +54,17 @@ def ticket_request(opportunity_id: str, key: str) -> TicketRequest:
     )
 
 
-def test_read_opportunity_returns_the_seeded_contract_shape(salesforce_adapter):
+@pytest.fixture
+def payload_adapter(om_settings: Settings) -> SalesforceAdapter:
+    """Reading the submission JSON (`source=payload_field`) instead of the objects."""
+    return SalesforceAdapter(om_settings.salesforce.model_copy(update={"source": "payload_field"}))
+
+
+def test_read_opportunity_returns_the_seeded_contract_shape(payload_adapter):
+    """The whole payload, extra keys included, from the submission JSON (the
+    `objects` source is compared with it in test_salesforce_objects)."""
     seeded = next(o for o in load_demo_seed()["opportunities"] if o["id"] == "0065e00000DEMO18")
-    read = salesforce_adapter.read_opportunity("0065e00000DEMO18")
+    read = payload_adapter.read_opportunity("0065e00000DEMO18")
     assert read.model_dump(mode="json") == Opportunity.model_validate(seeded).model_dump(
         mode="json"
     )
@@ -66,7 +75,13 @@ def test_read_opportunity_returns_the_seeded_contract_shape(salesforce_adapter):
     )
 
 
-def test_standard_fields_win_over_the_submission_json(salesforce_adapter, seed_opportunity):
+@pytest.mark.parametrize("source", ["objects", "payload_field"])
+def test_standard_fields_win_over_the_submission_json(
+    om_settings: Settings, seed_opportunity, source: str
+):
+    salesforce_adapter = SalesforceAdapter(
+        om_settings.salesforce.model_copy(update={"source": source})
+    )
     opp = seed_opportunity()
     salesforce_adapter._client().Opportunity.update(
         opp, {"Amount": 99.5, "Name": "Renamed in CRM", "Type": "Add-On Business"}
@@ -76,7 +91,7 @@ def test_standard_fields_win_over_the_submission_json(salesforce_adapter, seed_o
 
 
 def test_null_objects_in_the_submission_json_read_as_absent(
-    salesforce_adapter, seed_opportunity, example_payload
+    payload_adapter, seed_opportunity, example_payload
 ):
     """The submission field as a Flow may write it: null order form and Bill
     To read as absent, so the pre-check gives its findings instead of the read
@@ -84,10 +99,8 @@ def test_null_objects_in_the_submission_json_read_as_absent(
     opp = seed_opportunity()
     submitted = {**example_payload, "id": opp, "order_form": None}
     submitted["quote"] = {**example_payload["quote"], "bill_to": None}
-    salesforce_adapter._client().Opportunity.update(
-        opp, {"OM_Submission__c": json.dumps(submitted)}
-    )
-    read = salesforce_adapter.read_opportunity(opp)
+    payload_adapter._client().Opportunity.update(opp, {"OM_Submission__c": json.dumps(submitted)})
+    read = payload_adapter.read_opportunity(opp)
     assert read.order_form.attached is False and read.quote.bill_to.address.country is None
     assert [(f.code, f.field) for f in check_booking_requirements(read)] == [
         ("ORDER_FORM_MISSING", "order_form.attached"),

@@ -13,22 +13,30 @@ from pathlib import Path
 import pytest
 
 from api.intake import sign
-from om.salesforce_doctor import PERMISSION_SET_FILE, REQUIREMENTS
+from om.salesforce_doctor import MAPPED_REQUIREMENTS, PERMISSION_SET_FILE, REQUIREMENTS
 from sandbox.metadata import (
     METADATA_DIR,
     MetadataError,
     custom_fields,
     custom_objects,
 )
-from sandbox.schema import CALCULATED, SOBJECTS
+from sandbox.schema import CALCULATED, PACKAGED, PACKAGED_FIELDS, SOBJECTS
 
 ROOT = METADATA_DIR.parent
+EVERY_REQUIREMENT = REQUIREMENTS + MAPPED_REQUIREMENTS
+"""What any source and ready mapping reads or writes."""
+EXTENSION_PERMISSION_SETS = {
+    f"salesforce/{package}/default": (
+        f"salesforce/{package}/default/permissionsets/{name}.permissionset-meta.xml"
+    )
+    for package, name in (("cpq", "OM_Integration_CPQ"), ("zuora", "OM_Integration_Zuora"))
+}
 NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
 
 
 def test_every_required_custom_field_is_shipped_with_a_fitting_type():
     shipped = {(f.sobject, f.name): f for f in custom_fields()}
-    for req in REQUIREMENTS:
+    for req in EVERY_REQUIREMENT:
         if not req.custom:
             continue
         field = shipped.get((req.sobject, req.field))
@@ -39,7 +47,7 @@ def test_every_required_custom_field_is_shipped_with_a_fitting_type():
 
 def test_every_shipped_custom_field_is_required_by_the_project():
     """No field is deployed that nothing reads or writes."""
-    required = {(r.sobject, r.field) for r in REQUIREMENTS if r.custom}
+    required = {(r.sobject, r.field) for r in EVERY_REQUIREMENT if r.custom}
     assert {(f.sobject, f.name) for f in custom_fields()} == required
 
 
@@ -48,10 +56,13 @@ def test_the_sandbox_schema_is_derived_from_the_metadata():
         assert SOBJECTS[field.sobject][field.name] == field.describe_type
         assert (field.name in CALCULATED[field.sobject]) == field.calculated
     sandbox_custom = {
-        (obj, name) for obj, fields in SOBJECTS.items() for name in fields if name.endswith("__c")
+        (obj, name)
+        for obj, fields in SOBJECTS.items()
+        for name in fields
+        if name.endswith("__c") and (obj, name) not in PACKAGED_FIELDS
     }
     assert sandbox_custom == {(f.sobject, f.name) for f in custom_fields()}
-    assert set(custom_objects()) == {o for o in SOBJECTS if o.endswith("__c")}
+    assert set(custom_objects()) == {o for o in SOBJECTS if o.endswith("__c") and o not in PACKAGED}
 
 
 def test_the_permission_set_grants_exactly_what_the_project_uses():
@@ -62,8 +73,8 @@ def test_the_permission_set_grants_exactly_what_the_project_uses():
     }
     expected = {
         f"{r.sobject}.{r.field}": str(r.edit).lower()
-        for r in REQUIREMENTS
-        if r.custom and r.field != "Name"
+        for r in EVERY_REQUIREMENT
+        if r.custom and r.field != "Name" and r.root not in EXTENSION_PERMISSION_SETS
     }
     assert granted == expected
     calculated = {f"{f.sobject}.{f.name}" for f in custom_fields() if f.calculated}
@@ -74,6 +85,23 @@ def test_the_permission_set_grants_exactly_what_the_project_uses():
     }
     assert objects["Opportunity"] == "true"
     assert set(objects) >= {r.sobject for r in REQUIREMENTS if r.custom}
+
+
+@pytest.mark.parametrize("root", sorted(EXTENSION_PERMISSION_SETS))
+def test_each_quoting_package_extension_grants_its_own_fields(root: str):
+    """Fields added to a managed package's object ship with their own
+    permission set, so `main` deploys to orgs without that package."""
+    tree = ET.parse(ROOT / EXTENSION_PERMISSION_SETS[root]).getroot()
+    granted = {
+        p.findtext("md:field", namespaces=NS): p.findtext("md:editable", namespaces=NS)
+        for p in tree.findall("md:fieldPermissions", NS)
+    }
+    expected = {
+        f"{r.sobject}.{r.field}": "false"
+        for r in MAPPED_REQUIREMENTS
+        if r.custom and r.root == root
+    }
+    assert expected and granted == expected
 
 
 def test_every_metadata_file_is_well_formed_and_the_project_file_points_at_it():

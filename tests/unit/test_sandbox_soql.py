@@ -47,7 +47,15 @@ def test_datetime_literals_are_put_in_the_stored_format():
     ("soql", "code", "needle"),
     [
         ("SELECT Id FROM Opportunity WHERE Name = 'a' OR Name = 'b'", "MALFORMED_QUERY", "OR"),
-        ("SELECT Account.Name FROM Opportunity", "MALFORMED_QUERY", "relationship field"),
+        ("SELECT Id FROM Opportunity WHERE Account.Name = 'a'", "MALFORMED_QUERY", "relationship"),
+        ("SELECT Foo.Name FROM Opportunity", "INVALID_FIELD", "relationship 'Foo'"),
+        ("SELECT Account.Nope FROM Opportunity", "INVALID_FIELD", "'Nope' on entity 'Account'"),
+        ("SELECT Id, (SELECT Id FROM Nope) FROM Opportunity", "INVALID_TYPE", "'Nope'"),
+        (
+            "SELECT Id, (SELECT Id, (SELECT Id FROM Quotes) FROM Quotes) FROM Opportunity",
+            "MALFORMED_QUERY",
+            "nested",
+        ),
         ("SELECT MAX(Amount) FROM Opportunity", "MALFORMED_QUERY", "MAX()"),
         ("SELECT COUNT(Id) FROM Opportunity", "MALFORMED_QUERY", "COUNT()"),
         ("SELECT Id FROM Opportunity LIMIT 5 OFFSET 5", "MALFORMED_QUERY", "OFFSET"),
