@@ -102,6 +102,11 @@ HISTOGRAMS = {
 }
 BASELINE_WORKER = ROOT / "benchmarks" / "baseline_workflow.py"
 API_TOKEN = "demo-om-amer"  # the demo roster's AMER specialist (domain.policy)
+# Who lists which queue (GET /queue holds only the rows the caller may read):
+# each region's own specialist, and the auditor, who reads every row, for
+# all regions.
+QUEUE_TOKENS = {region: f"demo-om-{region.value.lower()}" for region in Region}
+ALL_REGIONS_TOKEN = "demo-auditor"
 # Processes this run started and has not stopped yet, newest last.
 RUNNING: list[subprocess.Popen[bytes]] = []
 
@@ -682,12 +687,15 @@ async def time_queue(bench: Bench, requests: int, spread: float) -> dict[str, An
             # ("cold"); the others are spread over `spread` seconds so
             # background refreshes run among them, as with people reading.
             spacing = spread / max(1, requests)
-            regions = [(f"region_{r.value.lower()}", {"region": r.value}) for r in Region]
-            for label, params in [*regions, ("all_regions", {})]:
+            regions = [
+                (f"region_{r.value.lower()}", {"region": r.value}, QUEUE_TOKENS[r]) for r in Region
+            ]
+            for label, params, token in [*regions, ("all_regions", {}, ALL_REGIONS_TOKEN)]:
                 latencies, rows, size, cold = [], 0, 0, None
+                who = {"Authorization": f"Bearer {token}"}
                 for _ in range(requests + 1):
                     t0 = time.perf_counter()
-                    response = await http.get("/queue", params=params)
+                    response = await http.get("/queue", params=params, headers=who)
                     elapsed = time.perf_counter() - t0
                     response.raise_for_status()
                     rows, size = len(response.json()), len(response.content)
