@@ -34,9 +34,15 @@ import psutil
 from pydantic import BaseModel, ValidationError
 
 RECORD_FILE = "dev-processes.json"
-# psutil computes start times from clock ticks since boot: the same process
-# reads the same value every time; another one at the same pid cannot match.
-_SAME_START = 0.01
+# psutil computes a start time as the boot time (`btime` of /proc/stat, read
+# once per process) plus clock ticks since boot. `btime` is derived from the
+# wall clock, so when the clock is stepped (a VM resumed, NTP) two processes
+# can read it a second or more apart, and an exact comparison then disowns a
+# live server `om dev` itself started (seen: the server was left running).
+# Two seconds absorbs that; a pid reused within two seconds of the recorded
+# start by the same command line (which names this home's database) is not
+# a real case.
+_SAME_START = 2.0
 
 
 class RecordedProcess(BaseModel, frozen=True):
