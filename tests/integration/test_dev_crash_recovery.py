@@ -110,6 +110,13 @@ def servers_left() -> Iterator[list[RecordedProcess]]:
         process = recorded.find()
         if process is not None:
             process.kill()
+            continue
+        # Not recognised (the failure under test): its command line, which
+        # names the test's home, still finds it.
+        for other in psutil.process_iter(["cmdline"]):
+            if other.info["cmdline"] == recorded.cmdline:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    other.kill()
 
 
 async def _first_workflow_started(address: str, timeout: float = 60) -> Client:
@@ -158,13 +165,19 @@ async def test_om_dev_killed_mid_demo_stops_its_leftover_server_and_finishes_eve
     try:
         await _first_workflow_started(address)
         record = read_record(home)
-        assert record is not None and len(record.children) == 1
+        assert record is not None and len(record.children) == 1, (record, first.text())
         server = record.children[0]
         servers_left.append(server)
     finally:
         first.kill_group()  # mid-submission: the demo's workflows are in flight
+        _kill_servers_on(home, unless=servers_left)
     killed_at = time.monotonic()
-    assert server.find() is not None, "the Temporal server should outlive a killed om dev"
+    assert server.find() is not None, (
+        "the Temporal server should outlive a killed om dev",
+        server,
+        _servers_on(home),
+        first.text(),
+    )
 
     second = DevRun(env, tmp_path / "second.out")
     try:
@@ -202,6 +215,26 @@ def _kill_recorded_servers(home: Path) -> None:
         process = child.find()
         if process is not None and process.pid != os.getpid():
             process.kill()
+
+
+def _servers_on(home: Path) -> list[dict[str, object]]:
+    """Live Temporal servers whose command line names `home` (what a record
+    should match: pid, start time, command line)."""
+    found = []
+    for process in psutil.process_iter(["pid", "create_time", "cmdline"]):
+        if any(str(home) in arg for arg in process.info["cmdline"] or []):
+            found.append(process.info)
+    return found
+
+
+def _kill_servers_on(home: Path, unless: list[RecordedProcess]) -> None:
+    """After a failure before the test took charge of its server: kill every
+    server on `home` so none outlives the test."""
+    if unless:
+        return
+    for info in _servers_on(home):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(int(info["pid"])).kill()  # type: ignore[call-overload]
 
 
 def _listener(port: int) -> subprocess.Popen[bytes]:
