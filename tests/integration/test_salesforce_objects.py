@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from activities.config import SalesforceSettings
 from activities.errors import InvalidOpportunityData
 from activities.salesforce import SalesforceAdapter
 from activities.salesforce_mapping import READY
@@ -24,9 +23,10 @@ from domain.models import Opportunity
 from loadtest.ports import free_port
 from sandbox.schema import CHILDREN
 from sandbox.seed import load_demo_seed
-from sandbox.server import Sandbox, SandboxInfo
+from sandbox.server import Sandbox
 from sandbox.soql import parse
 from tests.integration.test_om_end_to_end import OM_BIN, om, wait_for_stage
+from tests.integration.test_salesforce_jwt import jwt_settings
 
 MAPPINGS = list(READY)
 ORDER_FORM_FACTS = (
@@ -48,19 +48,6 @@ def org(
         yield sandbox
     finally:
         sandbox.stop()
-
-
-def jwt_settings(info: SandboxInfo, **changes: Any) -> SalesforceSettings:
-    values: dict[str, Any] = {
-        "username": info.jwt_username,
-        "consumer_key": info.jwt_consumer_key,
-        "privatekey_file": info.jwt_privatekey_file,
-        "domain": "login",
-        "login_url": info.salesforce_instance_url,
-        "ca_file": info.ca_file,
-    }
-    values.update(changes)
-    return SalesforceSettings(**values)
 
 
 def comparable(data: dict[str, Any]) -> dict[str, Any]:
