@@ -484,9 +484,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         import duckdb
 
-        threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
+        row = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
+        threads = row[0] if row else "?"
         print(
-            f"reference: duckdb {duckdb.__version__} ({threads[0]} threads), "
+            f"reference: duckdb {duckdb.__version__} ({threads} threads), "
             f"pandas {ddb[1].__version__}"
         )
     print()
